@@ -1,0 +1,7 @@
+"""videobert: VideoBERT (Sun et al., 2019) as installable, tested, fast software.
+
+Pipeline: video -> clips -> S3D features -> visual words -> corpus (+ transcripts) -> joint BERT.
+See docs/ARCHITECTURE.md for the map of the package.
+"""
+
+__version__ = "0.1.0"

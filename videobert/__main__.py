@@ -1,0 +1,5 @@
+import sys
+
+from videobert.cli import main
+
+sys.exit(main())

@@ -1,0 +1,8 @@
+"""Performance-critical ops. Each has a plain PyTorch reference (the specification) and fast
+backends chosen by the tensors' device (``backend="auto"``) or by name."""
+
+from videobert.ops.backends import available_backends
+from videobert.ops.hkmeans import centroid_update, hkmeans_assign
+from videobert.ops.masked_token_loss import masked_token_loss
+
+__all__ = ["available_backends", "hkmeans_assign", "centroid_update", "masked_token_loss"]

@@ -1,0 +1,5 @@
+"""PLACEHOLDER until the model helper writes the real op."""
+
+
+def masked_token_loss(*args, **kwargs):
+    raise NotImplementedError
