@@ -1,0 +1,68 @@
+"""Decoding + resampling + preprocessing throughput beside a raw PyAV decode of the same file.
+
+Raw decode: every frame decoded by PyAV (frame threads on), nothing else. Pipeline: read_clips at
+20 fps / 30-frame clips / 224 px, normalised float32 clips. Rates are source frames per second
+(the file's frames / wall time), so the ratio is the fraction of raw decode speed the pipeline keeps.
+``VIDEOBERT_BENCH_FULL=1``: a 20 s 640x360 file; default: 6 s (a few seconds on 2 cores).
+
+    PYTHONPATH=. python -m pytest benchmarks/bench_video.py --benchmark-only
+"""
+
+import os
+import time
+
+import av
+import pytest
+
+from videobert.video import read_clips
+from videobert.video.synthetic import write_video
+
+SECONDS = 20 if os.environ.get("VIDEOBERT_BENCH_FULL") else 6
+FPS = 30
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench_video")
+    frames = SECONDS * FPS
+    return {
+        "h264": write_video(root / "v.mp4", codec="libx264", fps=FPS, frames=frames, width=640, height=360),
+        "vp9": write_video(root / "v.webm", codec="libvpx-vp9", fps=FPS, frames=frames, width=640, height=360),
+    }
+
+
+def raw_decode(path) -> int:
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        return sum(1 for _ in container.decode(stream))
+
+
+def pipeline(path, backend) -> int:
+    return sum(1 for _ in read_clips(path, size=224, backend=backend))
+
+
+def best_of(fn, *args, rounds=3) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@pytest.mark.parametrize("codec,backend", [("h264", "pyav"), ("vp9", "pyav"), ("vp9", "dali-cpu")])
+def test_pipeline_vs_raw_decode(benchmark, files, codec, backend):
+    path = files[codec]
+    frames = raw_decode(path)
+    raw_seconds = best_of(raw_decode, path)
+    benchmark.pedantic(pipeline, args=(path, backend), rounds=3, iterations=1, warmup_rounds=1)
+    pipeline_seconds = benchmark.stats.stats.min
+    benchmark.extra_info.update({
+        "source_frames": frames,
+        "raw_decode_frames_per_s": frames / raw_seconds,
+        "pipeline_frames_per_s": frames / pipeline_seconds,
+        "ratio_pipeline_over_raw": raw_seconds / pipeline_seconds,
+    })
+    print(f"\n{codec} {backend}: raw {frames / raw_seconds:.0f} frames/s, pipeline {frames / pipeline_seconds:.0f} "
+          f"frames/s, ratio {raw_seconds / pipeline_seconds:.2f}")

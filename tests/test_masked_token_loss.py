@@ -1,0 +1,139 @@
+"""videobert.ops.masked_token_loss: every backend against the full-logits reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import videobert.ops.masked_token_loss_fused as fused
+from videobert.ops import masked_token_loss
+from videobert.ops.masked_token_loss_fused import masked_token_loss_fused
+from videobert.ops.masked_token_loss_reference import masked_token_loss_reference
+
+BACKENDS = ["cpu", "triton"]
+
+
+def make_head(hidden: int, vocab: int, dtype: torch.dtype = torch.float32, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    tensors = [torch.randn(hidden, hidden, generator=g) * 0.3, torch.randn(hidden, generator=g) * 0.1,
+               1 + 0.2 * torch.randn(hidden, generator=g), 0.1 * torch.randn(hidden, generator=g),
+               torch.randn(vocab, hidden, generator=g) * 0.5, torch.randn(vocab, generator=g)]
+    return [t.to(dtype).requires_grad_() for t in tensors]
+
+
+def make_labels(shape: tuple[int, ...], vocab: int, masked: float, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, vocab, shape, generator=g)
+    labels[torch.rand(shape, generator=g) >= masked] = -100
+    return labels
+
+
+def run(hidden, labels, head, backend, **kwargs):
+    out = masked_token_loss(hidden, labels, *head, backend=backend, **kwargs)
+    grads = torch.autograd.grad(out.loss, [hidden, *head])
+    return out, grads
+
+
+def assert_close_relative(actual, expected, rtol):
+    scale = expected.abs().max().clamp_min(1e-30)
+    assert ((actual.double() - expected.double()).abs().max() / scale).item() <= rtol
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Force several vocabulary chunks (and a ragged last one) on small test shapes."""
+    monkeypatch.setattr(fused, "CHUNK_ELEMENTS", 1)  # -> chunks of the 256-entry minimum
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape,hidden_size,vocab,masked", [
+    ((3, 11), 40, 601, 0.3),   # ragged everything, 3 chunks of 256 on the cpu path
+    ((1, 1), 24, 37, 1.0),     # one row
+    ((70,), 48, 300, 0.9),     # rows span several Triton row blocks
+])
+def test_matches_reference_fp32(backend, shape, hidden_size, vocab, masked, small_chunks):
+    hidden = torch.randn(*shape, hidden_size, requires_grad=True)
+    labels = make_labels(shape, vocab, masked)
+    head = make_head(hidden_size, vocab)
+    expected, expected_grads = run(hidden, labels, head, "reference")
+    actual, actual_grads = run(hidden, labels, head, backend)
+    assert actual.rows.tolist() == (labels.reshape(-1) != -100).nonzero().squeeze(1).tolist()
+    assert_close_relative(actual.loss, expected.loss, 1e-5)
+    assert torch.equal(actual.predictions, expected.predictions)
+    for a, e in zip(actual_grads, expected_grads):
+        assert_close_relative(a, e, 1e-5)
+
+
+def test_fp16_triton_matches_fp32_reference():
+    torch.manual_seed(0)
+    hidden32 = torch.randn(4, 9, 64)
+    labels = make_labels((4, 9), 333, 0.5)
+    head32 = make_head(64, 333)
+    expected, expected_grads = run(hidden32.clone().requires_grad_(), labels, head32, "reference")
+    hidden16 = hidden32.half().requires_grad_()
+    head16 = [t.detach().half().requires_grad_() for t in head32]
+    actual, actual_grads = run(hidden16, labels, head16, "triton")
+    assert actual.loss.dtype == torch.float32
+    assert_close_relative(actual.loss, expected.loss, 2e-3)
+    for a, e in zip(actual_grads, expected_grads):
+        assert a.dtype == torch.float16
+        assert_close_relative(a, e, 2e-2)
+
+
+@pytest.mark.parametrize("backend", ["reference", *BACKENDS])
+def test_no_masked_rows_gives_zero_loss_and_zero_gradients(backend):
+    hidden = torch.randn(2, 5, 16, requires_grad=True)
+    labels = torch.full((2, 5), -100)
+    head = make_head(16, 50)
+    out, grads = run(hidden, labels, head, backend)
+    assert out.loss.item() == 0.0 and out.rows.numel() == 0 and out.predictions.numel() == 0
+    assert all(g is not None and torch.count_nonzero(g) == 0 for g in grads)
+
+
+def test_gradcheck_cpu_path_fp64(small_chunks):
+    hidden = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([3, -100, 0, 299, 7])
+    head = make_head(6, 300, torch.float64)
+
+    def loss(*inputs):
+        return masked_token_loss(inputs[0], labels, *inputs[1:], backend="cpu").loss
+
+    assert torch.autograd.gradcheck(loss, (hidden, *head), eps=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_non_contiguous_input_and_sum_reduction(backend):
+    hidden = torch.randn(16, 6, 3).permute(2, 1, 0).requires_grad_()  # [3, 6, 16], non-contiguous
+    assert not hidden.is_contiguous()
+    labels = make_labels((3, 6), 90, 0.6)
+    head = make_head(16, 90)
+    expected, expected_grads = run(hidden, labels, head, "reference", reduction="sum")
+    actual, actual_grads = run(hidden, labels, head, backend, reduction="sum")
+    assert_close_relative(actual.loss, expected.loss, 1e-5)
+    for a, e in zip(actual_grads, expected_grads):
+        assert_close_relative(a, e, 1e-5)
+
+
+def test_fused_function_agrees_with_reference_directly():
+    x = torch.randn(7, 12, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 41, (7,))
+    head = make_head(12, 41, torch.float64)
+    loss_a, pred_a = masked_token_loss_reference(x, labels, *head)
+    loss_b, pred_b = masked_token_loss_fused(x, labels, *head)
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-12, atol=0)
+    assert torch.equal(pred_a, pred_b)
+
+
+def test_bad_input_is_a_clear_error():
+    hidden = torch.randn(2, 3, 8)
+    head = make_head(8, 10)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        masked_token_loss(hidden, torch.full((2, 3), 10), *head)
+    with pytest.raises(ValueError, match="labels shape"):
+        masked_token_loss(hidden, torch.zeros(2, 4, dtype=torch.int64), *head)
+    with pytest.raises(ValueError, match="decoder_bias has shape"):
+        masked_token_loss(hidden, torch.zeros(2, 3, dtype=torch.int64), *head[:5], torch.zeros(11))
+    with pytest.raises(ValueError, match="unknown backend"):
+        masked_token_loss(hidden, torch.zeros(2, 3, dtype=torch.int64), *head, backend="magic")
+    with pytest.raises(TypeError, match="int64"):
+        masked_token_loss(hidden, torch.zeros(2, 3, dtype=torch.int32), *head)

@@ -1,0 +1,94 @@
+"""read_clips on real files written with PyAV: codecs, frame rates, VFR, rotation, sizes."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from videobert.video import S3D_MEAN, S3D_STD, read_clips, read_raw_clips
+from videobert.video.sampling import ClipSpec
+from videobert.video.synthetic import CODECS, frame_level, write_video
+
+
+def shown_levels(raw_frames):
+    """Which synthetic level each frame shows (green channel, centre right, away from the band)."""
+    return [int(f[f.shape[0] // 2, -2, 1]) for f in raw_frames]
+
+
+def nearest_frame_index(level):
+    return (level - 10 + 10) // 20  # levels are 20 * (i % 12) + 10
+
+
+def expected_slots(times, fps, end):
+    out, k = [], 0
+    while k / fps < end - 1e-3:
+        out.append(max(i for i, t in enumerate(times) if t <= k / fps + 1e-6))
+        k += 1
+    return out
+
+
+@pytest.mark.parametrize("codec", list(CODECS))
+def test_codecs_give_normalised_clips_with_times(tmp_path, codec):
+    path = write_video(tmp_path / f"v{CODECS[codec][1]}", codec=codec, fps=30, frames=60, width=80, height=48)
+    clips = list(read_clips(path, size=32, backend="pyav"))
+    assert [(c.start, c.end) for c in clips] == [(0.0, 1.5), (1.5, pytest.approx(2.0))]
+    frames = clips[0].frames
+    assert frames.shape == (3, 30, 32, 32) and frames.dtype == torch.float32
+    # the white band (top-left after the crop) is (1 - mean) / std after normalisation
+    white = (1 - torch.tensor(S3D_MEAN)) / torch.tensor(S3D_STD)
+    assert torch.allclose(frames[:, 0, 16, 0], white, atol=0.15)
+
+
+@pytest.mark.parametrize("fps", [24, 25, Fraction(30000, 1001), 60])
+def test_frame_rates_pick_the_frame_shown_at_each_slot(tmp_path, fps):
+    n = 36
+    path = write_video(tmp_path / "v.mp4", fps=fps, frames=n, width=64, height=48)
+    raw = list(read_raw_clips(path, ClipSpec(fps=20, clip_frames=8, size=32), backend="pyav"))
+    times = [float(i / Fraction(fps)) for i in range(n)]
+    slots = expected_slots(times, 20, n / float(Fraction(fps)))
+    got = [nearest_frame_index(level) for clip in raw for level in shown_levels(clip.frames)][: len(slots)]
+    assert got == [i % 12 for i in slots]
+    assert len(raw) == -(-len(slots) // 8)
+
+
+def test_variable_frame_rate(tmp_path):
+    times = [0.0, 0.1, 0.15, 0.5, 0.55, 1.0, 1.2, 1.9]
+    path = write_video(tmp_path / "vfr.mp4", times=times, width=64, height=48)
+    raw = list(read_raw_clips(path, ClipSpec(fps=10, clip_frames=5, size=32), backend="pyav"))
+    end = 1.9 + 1.9 / 7
+    slots = expected_slots(times, 10, end)
+    got = [nearest_frame_index(level) for clip in raw for level in shown_levels(clip.frames)][: len(slots)]
+    assert got == slots
+    assert raw[-1].end == pytest.approx(len(slots) / 10)
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_rotation_metadata_is_applied(tmp_path, rotation):
+    path = write_video(tmp_path / "rot.mp4", rotation=rotation, frames=4, width=64, height=64)
+    frame = next(read_raw_clips(path, ClipSpec(fps=20, clip_frames=2, size=32), backend="pyav")).frames[0]
+    band = frame.mean(axis=2) > 245  # the band sits on the left edge of the unrotated frame
+    edges = {"left": band[:, 0].mean(), "right": band[:, -1].mean(), "top": band[0].mean(), "bottom": band[-1].mean()}
+    # counter-clockwise by 90 takes the left edge to the bottom
+    expected = {90: "bottom", -90: "top", 180: "right"}[rotation]
+    assert max(edges, key=edges.get) == expected and edges[expected] > 0.9
+
+
+def test_short_video_follows_partial_policy(tmp_path):
+    path = write_video(tmp_path / "short.mp4", fps=30, frames=9, width=64, height=48)  # 0.3 s
+    (clip,) = list(read_clips(path, size=32))
+    assert clip.frames.shape == (3, 30, 32, 32) and (clip.start, clip.end) == (0.0, pytest.approx(0.3))
+    assert torch.equal(clip.frames[:, 6], clip.frames[:, -1])  # padded with the last real frame
+    assert list(read_clips(path, size=32, partial="drop")) == []
+
+
+def test_size_and_clip_length_options(tmp_path):
+    path = write_video(tmp_path / "v.webm", codec="libvpx-vp9", fps=25, frames=25, width=120, height=90)
+    clips = list(read_clips(path, fps=10, clip_frames=4, size=48))
+    assert [c.frames.shape for c in clips] == [(3, 4, 48, 48)] * 3
+    assert np.allclose([c.start for c in clips], [0.0, 0.4, 0.8]) and clips[-1].end == pytest.approx(1.0)
+
+
+def test_audio_track_is_ignored(tmp_path):
+    path = write_video(tmp_path / "av.mp4", frames=30, width=64, height=48, audio=True)
+    assert [(c.start, c.end) for c in read_clips(path, size=32)] == [(0.0, pytest.approx(1.0))]

@@ -1,0 +1,58 @@
+"""The demo's sizes. ``full`` is the README's main command (<= 15 min on 2 CPU cores); ``small``
+is the same pipeline shrunk for the test suite (well under 3 minutes).
+
+Reductions from the paper, all for speed on a laptop CPU, none of them in the library's defaults:
+- S3D reads 64 x 64 frames (paper: 224 x 224); the network is unchanged (random weights unless
+  ``--s3d-weights`` gives torchvision's Kinetics file). 20 fps and 30-frame clips as in the paper.
+- visual words: a 2-level tree of 12 (144 words; paper: 4 levels, 20,736).
+- model: 2 layers, hidden 128, trained from scratch for a few hundred steps (paper: BERT-large
+  initialised from BERT, 500k steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from videobert.demo.synthetic import SyntheticConfig
+
+
+@dataclass
+class DemoConfig:
+    size: str = "full"
+    seed: int = 0
+    s3d_weights: str = ""               # torchvision S3D state dict; "" = random weights (seeded)
+    data: SyntheticConfig = field(default_factory=SyntheticConfig)
+    frame_size: int = 64                # S3D input side in pixels
+    clip_frames: int = 30
+    fps: int = 20
+    levels: int = 2                     # hierarchical k-means tree
+    branching: int = 12
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    intermediate_size: int = 256
+    max_length: int = 128               # tokens per training sequence
+    steps: int = 600
+    batch_size: int = 32
+    micro_batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 30
+    num_ranks: int = 2                  # DeepSpeed CPU ranks (1 = one plain process)
+
+    @property
+    def num_visual_words(self) -> int:
+        return self.branching**self.levels
+
+
+def demo_config(size: str = "full", seed: int = 0, s3d_weights: str = "") -> DemoConfig:
+    """The preset called ``size`` ("full" or "small") with the given seed."""
+    if size == "full":
+        return DemoConfig(size=size, seed=seed, s3d_weights=s3d_weights, data=SyntheticConfig(seed=seed))
+    if size == "small":
+        return DemoConfig(
+            size=size, seed=seed, s3d_weights=s3d_weights,
+            data=SyntheticConfig(n_train=10, n_heldout=4, segments_per_video=(2, 2), segment_seconds=(3.5, 4.5), seed=seed),
+            frame_size=32, branching=4, hidden_size=64, intermediate_size=128,
+            steps=30, batch_size=8, micro_batch_size=4, warmup_steps=5,
+        )
+    raise ValueError(f"demo size must be 'full' or 'small', got {size!r}")

@@ -1,0 +1,116 @@
+"""The demo's pictures: training curves, zero-shot accuracy beside chance, visual-word galleries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from videobert.utils.io import atomic_path
+
+if TYPE_CHECKING:
+    from videobert.demo.pipeline import DemoPipeline
+
+
+def _save(figure, path: str | os.PathLike) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def _figure(columns: int):
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, columns, figsize=(5.2 * columns, 3.6))
+
+
+def plot_loss_curves(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Losses (left) and accuracies (right) per step from the run's ``metrics.jsonl``."""
+    from videobert.train import read_metrics
+
+    records = read_metrics(run_dir)
+    if not records:
+        raise ValueError(f"{run_dir}/metrics.jsonl holds no training records")
+    figure, (losses, accuracies) = _figure(2)
+    for axis, keys in ((losses, ("loss", "mlm_loss", "mvm_loss", "alignment_loss")),
+                       (accuracies, ("mlm_accuracy/video_text", "mvm_accuracy/video_text", "alignment_accuracy"))):
+        for key in keys:
+            points = [(r["step"], r[key]) for r in records if key in r]
+            if points:
+                steps, values = zip(*points)
+                axis.plot(steps, values, label=key, linewidth=1.2)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    losses.set_title("training losses")
+    accuracies.set_title("training accuracies (masked tokens, alignment)")
+    accuracies.set_ylim(0, 1)
+    return _save(figure, path)
+
+
+def plot_zero_shot(evaluation: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Held-out top-1 / top-5 for verbs and objects: with video, language prior only, and chance;
+    and alignment accuracy beside its 50% chance."""
+    figure, (zero_shot, alignment) = _figure(2)
+    groups = [f"{slot} {k}" for slot in ("verb", "object") for k in ("top1", "top5")]
+    series = {
+        "with video": [evaluation[s][k] for s in ("verb", "object") for k in ("top1", "top5")],
+        "text prior only": [evaluation[s][f"prior_{k}"] for s in ("verb", "object") for k in ("top1", "top5")],
+        "chance": [evaluation[s][f"chance_{k}"] for s in ("verb", "object") for k in ("top1", "top5")],
+    }
+    x = np.arange(len(groups))
+    width = 0.27
+    for i, (name, values) in enumerate(series.items()):
+        bars = zero_shot.bar(x + (i - 1) * width, values, width, label=name)
+        zero_shot.bar_label(bars, fmt="%.2f", fontsize=7)
+    zero_shot.set_xticks(x, groups)
+    zero_shot.set_ylim(0, 1.05)
+    zero_shot.set_title(f"zero-shot classification, {evaluation['segments']} held-out segments")
+    zero_shot.legend(fontsize=8)
+    align = evaluation["alignment"]
+    bars = alignment.bar(["model", "chance"], [align["accuracy"], align["chance"]], color=["tab:blue", "tab:green"])
+    alignment.bar_label(bars, fmt="%.2f", fontsize=8)
+    alignment.set_ylim(0, 1.05)
+    alignment.set_title(f"text-video alignment, {align['pairs']} held-out pairs")
+    return _save(figure, path)
+
+
+def draw_galleries(pipeline: "DemoPipeline", out_dir: str | os.PathLike, per_word: int = 4) -> dict[str, Path]:
+    """PNG galleries: every visual word as its nearest clip, one held-out video as its words in
+    time order, and the exemplars of the most frequent word."""
+    from videobert.visual_words import HierarchicalKMeans
+    from videobert.visual_words.gallery import (
+        ExemplarGallery, build_gallery, render_grid, render_video_words, render_word_exemplars)
+
+    out_dir = Path(out_dir)
+    kmeans = HierarchicalKMeans.load(pipeline.kmeans_path)
+    gallery = ExemplarGallery(pipeline.config.num_visual_words, k=per_word, size=64)
+    for split in ("train", "heldout"):
+        build_gallery(pipeline.features / split, kmeans, pipeline.data / split / "videos", k=per_word, size=64, gallery=gallery)
+    words = gallery.words()
+    if not words:
+        raise ValueError("no visual word has an exemplar clip: were the videos decodable?")
+    paths = {"all_words": out_dir / "visual_words.png"}
+    render_grid([gallery.thumbnail(w) for w in words], [str(w) for w in words], paths["all_words"], size=gallery.size,
+                columns=16, title=f"{len(words)} visual words, each shown as the clip nearest its centroid")
+    video_words = pipeline.video_words()
+    heldout = sorted(v for v in video_words if v.startswith("heldout_"))
+    if heldout:
+        words_of_video, times = video_words[heldout[0]]
+        paths["heldout_video"] = out_dir / f"{heldout[0]}_words.png"
+        render_video_words(words_of_video.tolist(), gallery, paths["heldout_video"], times=times,
+                           title=f"held-out video {heldout[0]}: its visual words in time order")
+    counts = np.bincount(np.concatenate([w for w, _ in video_words.values()]), minlength=pipeline.config.num_visual_words)
+    top = int(counts.argmax())
+    paths["top_word"] = out_dir / f"word_{top}_exemplars.png"
+    render_word_exemplars(top, gallery, paths["top_word"])
+    return paths

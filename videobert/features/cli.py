@@ -1,0 +1,42 @@
+"""``videobert extract``: S3D features for a directory (or list) of videos."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("extract", help="extract S3D clip features from videos",
+                              description="Decode videos into 1.5 s clips and write their S3D features, one "
+                                          "safetensors file per video plus a manifest; reruns resume.")
+    p.add_argument("--videos", required=True, help="a directory of videos, or a text file with one path a line")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--weights", help="torchvision S3D state dict (s3d-d76dad2f.pth); default: random weights")
+    p.add_argument("--rank", type=int, help="this process's shard (default: $RANK, else 0)")
+    p.add_argument("--world-size", type=int, help="number of shards (default: $WORLD_SIZE, else 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="clips per model call (default 16)")
+    p.add_argument("--workers", type=int, default=2, help="decoding worker processes (default 2)")
+    p.add_argument("--size", type=int, default=224, help="clip side in pixels (default 224; 112 is ~4x faster)")
+    p.add_argument("--fps", type=float, default=20.0, help="frames per second after resampling (default 20)")
+    p.add_argument("--clip-frames", type=int, default=30, help="frames per clip (default 30 = 1.5 s)")
+    p.add_argument("--partial", choices=("pad", "drop"), default="pad", help="last partial clip (default pad)")
+    p.add_argument("--backend", default="pyav", choices=("pyav", "dali", "dali-cpu", "auto"), help="video decoder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=int, default=0, help="seed (random weights when --weights is absent)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_extract)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .extract import ExtractConfig, extract_features
+
+    config = ExtractConfig(
+        videos=args.videos, out=args.out, weights=args.weights, rank=args.rank, world_size=args.world_size,
+        batch_size=args.batch_size, workers=args.workers, size=args.size, fps=args.fps,
+        clip_frames=args.clip_frames, partial=args.partial, backend=args.backend, device=args.device,
+        seed=args.seed, progress=not args.no_progress)
+    summary = extract_features(config)
+    print(f"done {len(summary.done)}, failed {len(summary.failed)}, skipped {len(summary.skipped)}, "
+          f"{summary.clips} clips, {summary.clips_per_second:.2f} clips/s")
+    # Failures are in the manifest; only a run where nothing succeeded is an error.
+    return 1 if summary.failed and not (summary.done or summary.skipped) else 0

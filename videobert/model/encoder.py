@@ -1,0 +1,66 @@
+"""BERT's post-LayerNorm transformer encoder, attention through
+``torch.nn.functional.scaled_dot_product_attention`` (fused / flash kernels where available)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from videobert.model.config import VideoBertConfig
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: VideoBertConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.dropout_p = config.attention_probs_dropout_prob
+        hidden = config.hidden_size
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.output = nn.Linear(hidden, hidden)
+
+    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        """``hidden [B, L, H]``, ``key_mask [B, 1, 1, L]`` bool (True = attend) -> ``[B, L, H]``."""
+        batch, length, width = hidden.shape
+
+        def heads(x: torch.Tensor) -> torch.Tensor:  # [B, L, H] -> [B, heads, L, H/heads]
+            return x.view(batch, length, self.num_heads, width // self.num_heads).transpose(1, 2)
+
+        context = F.scaled_dot_product_attention(
+            heads(self.query(hidden)), heads(self.key(hidden)), heads(self.value(hidden)),
+            attn_mask=key_mask, dropout_p=self.dropout_p if self.training else 0.0,
+        )
+        return self.output(context.transpose(1, 2).reshape(batch, length, width))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, config: VideoBertConfig) -> None:
+        super().__init__()
+        self.attention = SelfAttention(config)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.intermediate = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
+        hidden = self.attention_norm(hidden + self.dropout(self.attention(hidden, key_mask)))
+        feed_forward = self.output(F.gelu(self.intermediate(hidden)))
+        return self.output_norm(hidden + self.dropout(feed_forward))
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: VideoBertConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``hidden [B, L, H]``, ``attention_mask [B, L]`` (1 real token, 0 padding) -> ``[B, L, H]``."""
+        key_mask = None
+        if attention_mask is not None:
+            key_mask = attention_mask.bool()[:, None, None, :]
+        for layer in self.layers:
+            hidden = layer(hidden, key_mask)
+        return hidden

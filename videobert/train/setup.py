@@ -1,0 +1,54 @@
+"""Building a run's parts from its config: the model, the datasets and the collator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from videobert.train.config import ModelConfig, TrainConfig
+from videobert.train.data import DatasetFactory
+from videobert.vocab import UnifiedVocab
+
+
+def build_model(config: ModelConfig) -> torch.nn.Module:
+    """A fresh model of ``config.preset``, or one initialised from ``config.init_from``
+    (a ``from_pretrained`` directory, or ``bert:DIR`` for a BERT checkpoint)."""
+    from videobert.model import VideoBertConfig, VideoBertForPretraining
+
+    if config.init_from.startswith("bert:"):
+        return VideoBertForPretraining.from_bert(config.init_from[len("bert:"):], **config.overrides)
+    if config.init_from:
+        if config.overrides:
+            raise ValueError("model.overrides cannot change a model loaded with model.init_from (its config.json decides)")
+        return VideoBertForPretraining.from_pretrained(config.init_from)
+    presets = ("tiny", "base", "large")
+    if config.preset not in presets:
+        raise ValueError(f"model.preset must be one of {presets}, got {config.preset!r}")
+    return VideoBertForPretraining(getattr(VideoBertConfig, config.preset)(**config.overrides))
+
+
+def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:
+    """The model's ``VideoBertConfig`` as plain JSON values (``VideoBertConfig.from_dict`` rebuilds it)."""
+    return model.config.to_dict()
+
+
+def dataset_factory(config: TrainConfig, split: str) -> DatasetFactory:
+    """``(shard, num_shards) -> PretrainingDataset`` over ``split`` of the run's corpus."""
+    from videobert.corpus import PretrainingDataset
+
+    if not config.data.corpus:
+        raise ValueError("data.corpus is not set: give the corpus directory (`videobert pretrain --corpus DIR`)")
+
+    def make(shard: int, num_shards: int) -> Any:
+        return PretrainingDataset(config.data.corpus, split=split, seed=config.seed, rank=shard, world_size=num_shards,
+                                  stream_weights=tuple(config.data.stream_weights), negative_rate=config.data.negative_rate)
+    return make
+
+
+def build_collator(config: TrainConfig, model: torch.nn.Module) -> Any:
+    """The masking collator for the model's vocabulary sizes."""
+    from videobert.corpus import MaskingCollator
+
+    vocab = UnifiedVocab(text_vocab_size=model.config.text_vocab_size, num_visual_words=model.config.num_visual_words)
+    return MaskingCollator(vocab=vocab, max_length=config.data.max_length, mask_prob=config.data.mask_prob)

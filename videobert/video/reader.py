@@ -1,0 +1,91 @@
+"""``read_clips``: a video file in, normalised S3D clips out, from either decoding backend."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Iterator
+
+import torch
+
+from .dali_backend import DaliDecoder, dali_available
+from .errors import TruncatedVideoWarning
+from .preprocess import normalize_clips
+from .probe import open_video
+from .pyav_backend import PyAVDecoder
+from .sampling import ClipSpec
+from .types import Clip, DecodeReport, RawClip
+
+BACKENDS = ("auto", "pyav", "dali", "dali-cpu")
+# Decoding may stop this far (s) short of the container's announced duration without a warning:
+# durations are rounded by muxers and the last frame's display time is an estimate.
+TRUNCATION_TOLERANCE = 0.5
+
+
+def make_decoder(path: str | os.PathLike, backend: str = "auto"):
+    """The decoder for ``backend``: ``"pyav"``; ``"dali"`` (GPU when CUDA is available, else CPU);
+    ``"dali-cpu"``; ``"auto"``: DALI on the GPU when CUDA and DALI are present and the codec is one
+    NVDEC decodes, else PyAV (on the CPU PyAV is the faster and the universal choice)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown video backend {backend!r}; choose from {BACKENDS}")
+    gpu = torch.cuda.is_available()
+    if backend == "pyav":
+        return PyAVDecoder()
+    if backend in ("dali", "dali-cpu"):
+        if not dali_available():
+            raise ImportError("the DALI backend needs nvidia-dali (pip install nvidia-dali-cuda120)")
+        return DaliDecoder(device="gpu" if gpu and backend == "dali" else "cpu")
+    if gpu and dali_available():
+        decoder = DaliDecoder(device="gpu")
+        container, stream = open_video(path)
+        with container:
+            codec = stream.codec_context.name
+        if decoder.supports(codec):
+            return decoder
+    return PyAVDecoder()
+
+
+def read_raw_clips(path: str | os.PathLike, spec: ClipSpec = ClipSpec(), backend: str = "auto") -> Iterator[RawClip]:
+    """Like :func:`read_clips`, yielding uint8 ``[T, size, size, 3]`` clips (4x less to move
+    between processes; normalise with :func:`videobert.video.preprocess.normalize_clips`)."""
+    decoder = make_decoder(path, backend)
+    report = DecodeReport()
+    count = 0
+    for clip in decoder.raw_clips(path, spec, report):
+        count += 1
+        yield clip
+    truncation = truncation_of(path, report, count)
+    if truncation is not None:
+        warnings.warn(truncation, stacklevel=2)
+
+
+def read_clips(path: str | os.PathLike, fps: float = 20, clip_frames: int = 30, size: int = 224,
+               backend: str = "auto", partial: str = "pad") -> Iterator[Clip]:
+    """Decode ``path`` into non-overlapping clips of ``clip_frames`` frames resampled to ``fps``.
+
+    Yields :class:`Clip` ``(frames float32 [3, clip_frames, size, size], start s, end s)``, frames
+    normalised as torchvision's S3D weights expect; times count from the first frame. The last
+    partial clip is padded by repeating its last frame (``partial="pad"``, the default) or dropped
+    (``"drop"``); see :mod:`videobert.video.sampling` for the timing rules.
+
+    Raises (all :class:`~videobert.video.errors.VideoError`, naming the file):
+    ``VideoNotFoundError``, ``EmptyVideoFileError``, ``CorruptVideoError``, ``NoVideoStreamError``,
+    ``UnsupportedCodecError``. A file that stops decoding before its announced end yields the clips
+    that decode, then issues a :class:`~videobert.video.errors.TruncatedVideoWarning` carrying the
+    clip count and the seconds decoded / expected.
+    """
+    spec = ClipSpec(fps=fps, clip_frames=clip_frames, size=size, partial=partial)
+    for raw in read_raw_clips(path, spec, backend):
+        yield Clip(normalize_clips(torch.from_numpy(raw.frames)), raw.start, raw.end)
+
+
+def truncation_of(path: str | os.PathLike, report: DecodeReport, clips: int) -> TruncatedVideoWarning | None:
+    """The warning to give when decoding (as ``report`` tells it) stopped short, else None."""
+    expected = report.expected_seconds
+    if expected is not None and report.first_time is not None:
+        expected -= report.first_time - report.start_seconds  # time before the first frame
+    short = expected is not None and report.decoded_seconds < expected - TRUNCATION_TOLERANCE
+    if not (report.error or short):
+        return None
+    reason = report.error or "the stream ends before the container's announced duration"
+    return TruncatedVideoWarning(path, clips, report.decoded_seconds, expected, reason)
