@@ -29,7 +29,7 @@ SIZE, BATCH = 112, 4
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench_extract")
     for i in range(VIDEOS):
-        write_video(root / f"v{i:02d}.mp4", fps=30, frames=135, width=480, height=270)
+        write_video(root / f"v{i:02d}.mp4", fps=30, frames=135, width=480, height=270, textured=True)
     return root
 
 

@@ -142,12 +142,15 @@ def fit_with_faiss(x: np.ndarray, seed: int) -> HierarchicalKMeans:
         for parent in range(BRANCHING**level):
             rows = order[bounds[parent] : bounds[parent + 1]]
             first = offsets[level] + parent * BRANCHING
-            if len(np.unique(x[rows], axis=0)) < BRANCHING:  # faiss needs >= k points: same policy as ours
-                centre = x[rows[0]] if rows.size else centroids[offsets[level - 1] + parent] if level else x.mean(0)
-                centroids[first : first + BRANCHING] = centre
-                centroids[first : first + len(np.unique(x[rows], axis=0))] = np.unique(x[rows], axis=0) if rows.size else centre
+            if rows.size < BRANCHING:  # faiss needs >= k points: same small-node policy as ours
+                parent_centre = centroids[offsets[level - 1] + parent] if level else x.mean(axis=0)
+                distinct = np.unique(x[rows], axis=0) if rows.size else parent_centre[None]
+                centroids[first : first + BRANCHING] = distinct[0]
+                centroids[first : first + len(distinct)] = distinct
                 continue
-            km = faiss.Kmeans(x.shape[1], BRANCHING, niter=25, seed=seed + parent, max_points_per_centroid=256)
+            if rows.size > 256 * BRANCHING:  # sample before gathering (faiss would subsample to this anyway)
+                rows = np.sort(np.random.default_rng([seed, level, parent]).choice(rows, 256 * BRANCHING, replace=False))
+            km = faiss.Kmeans(x.shape[1], BRANCHING, niter=25, seed=seed + parent, max_points_per_centroid=256, min_points_per_centroid=1)
             km.train(np.ascontiguousarray(x[rows]))
             centroids[first : first + BRANCHING] = km.centroids
         if level + 1 < LEVELS:

@@ -43,6 +43,7 @@ def test_s3d_cpu(benchmark, size):
 
 
 @pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 def test_s3d_gpu(benchmark, dtype):
     torch.manual_seed(0)

@@ -90,15 +90,32 @@ def test_no_masked_rows_gives_zero_loss_and_zero_gradients(backend):
     assert all(g is not None and torch.count_nonzero(g) == 0 for g in grads)
 
 
-def test_gradcheck_cpu_path_fp64(small_chunks):
+def test_gradcheck_two_pass_cpu_path_fp64(small_chunks):
+    """The vocabulary-chunked backward (recomputing logits) against finite differences."""
     hidden = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
-    labels = torch.tensor([3, -100, 0, 299, 7])
+    labels = torch.tensor([3, 2, 0, 299, 7])
     head = make_head(6, 300, torch.float64)
+    two_pass = fused.ChunkedTorchVocab(precompute_grads=False)
 
     def loss(*inputs):
-        return masked_token_loss(inputs[0], labels, *inputs[1:], backend="cpu").loss
+        return masked_token_loss_fused(inputs[0], labels, *inputs[1:], vocab_ops=two_pass)[0]
 
     assert torch.autograd.gradcheck(loss, (hidden, *head), eps=1e-6, atol=1e-7)
+
+
+def test_precomputed_gradients_match_two_pass_and_refuse_a_second_backward(small_chunks):
+    hidden = torch.randn(9, 16, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(0, 300, (9,))
+    head = make_head(16, 300, torch.float64)
+    inputs = [hidden, *head]
+    one_pass = masked_token_loss_fused(hidden, labels, *head)[0] * 0.37
+    grads_a = torch.autograd.grad(one_pass, inputs, retain_graph=True)
+    two_pass = masked_token_loss_fused(hidden, labels, *head, vocab_ops=fused.ChunkedTorchVocab(precompute_grads=False))[0] * 0.37
+    grads_b = torch.autograd.grad(two_pass, inputs)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    with pytest.raises(RuntimeError, match="backward once per forward"):
+        torch.autograd.grad(one_pass, inputs)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -36,6 +36,9 @@ class DemoConfig:
     batch_size: int = 32
     micro_batch_size: int = 16
     lr: float = 1e-3
+    stream_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)   # text-only, video-only, video-text examples
+    negative_rate: float = 0.5
+    mask_prob: float = 0.15
     warmup_steps: int = 30
     num_ranks: int = 2                  # DeepSpeed CPU ranks (1 = one plain process)
 

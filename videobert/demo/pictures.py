@@ -33,8 +33,16 @@ def _figure(columns: int):
     return plt.subplots(1, columns, figsize=(5.2 * columns, 3.6))
 
 
+def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` values at each point (fewer at the start): per-step metrics are noisy."""
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    lo = np.maximum(np.arange(1, len(values) + 1) - window, 0)
+    return (sums[1:] - sums[lo]) / (np.arange(1, len(values) + 1) - lo)
+
+
 def plot_loss_curves(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Losses (left) and accuracies (right) per step from the run's ``metrics.jsonl``."""
+    """Losses (left) and accuracies (right) per logged step from the run's ``metrics.jsonl``: faint
+    raw values, and their running mean over 9 records."""
     from videobert.train import read_metrics
 
     records = read_metrics(run_dir)
@@ -47,7 +55,8 @@ def plot_loss_curves(run_dir: str | os.PathLike, path: str | os.PathLike) -> Pat
             points = [(r["step"], r[key]) for r in records if key in r]
             if points:
                 steps, values = zip(*points)
-                axis.plot(steps, values, label=key, linewidth=1.2)
+                line, = axis.plot(steps, values, linewidth=0.6, alpha=0.35)
+                axis.plot(steps, _running_mean(np.array(values), 9), color=line.get_color(), label=key, linewidth=1.5)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

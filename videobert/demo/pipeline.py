@@ -151,7 +151,8 @@ class DemoPipeline:
         config = TrainConfig(
             out=str(self.run_dir), seed=c.seed, steps=c.steps, batch_size=c.batch_size, micro_batch_size=c.micro_batch_size,
             deepspeed="zero2", precision="auto", log_every=5, eval_every=0, save_every=c.steps, keep_checkpoints=1,
-            progress=False, data=DataConfig(corpus=str(self.corpus_dir), eval_split="", max_length=c.max_length),
+            progress=False, data=DataConfig(corpus=str(self.corpus_dir), eval_split="", max_length=c.max_length,
+                            stream_weights=list(c.stream_weights), negative_rate=c.negative_rate, mask_prob=c.mask_prob),
             model=ModelConfig(init_from=str(init_dir)), optimizer=OptimizerConfig(lr=c.lr),
             schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"),
         )

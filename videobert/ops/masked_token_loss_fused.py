@@ -2,8 +2,9 @@
 
 The vocabulary is walked in chunks with an online log-sum-exp; the backward recomputes each chunk's
 logits and turns them into ``softmax - onehot`` in place. The vocabulary part is pluggable
-(``VocabOps``): ``CHUNKED_TORCH`` below (any device, BLAS per chunk: the "cpu" backend) or the Triton
-kernels in ``videobert.ops.triton.masked_token_loss``. The small transform (dense, GELU, LayerNorm)
+(``VocabOps``): ``CHUNKED_TORCH`` below (any device, BLAS per chunk: the "cpu" backend; when gradients
+are needed it walks blocks of rows instead and computes them in the forward, saving the second
+logits matmul) or the Triton kernels in ``videobert.ops.triton.masked_token_loss``. The small transform (dense, GELU, LayerNorm)
 has a hand-written backward here, shared by both.
 """
 
@@ -45,7 +46,14 @@ def chunk_size(rows: int, vocab: int, elements: int = CHUNK_ELEMENTS) -> int:
 
 
 class ChunkedTorchVocab:
-    """Vocabulary part in PyTorch, ``chunk_size`` decoder rows at a time."""
+    """Vocabulary part in PyTorch, ``chunk_size`` decoder rows at a time.
+
+    ``precompute_grads``: when gradients are needed, use ``forward_with_grads`` (faster; the
+    backward can then run only once per forward, like PyTorch's chunked linear_cross_entropy).
+    """
+
+    def __init__(self, precompute_grads: bool = True) -> None:
+        self.precompute_grads = precompute_grads
 
     def forward(self, t: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, labels: torch.Tensor) -> VocabForward:
         n, vocab = t.shape[0], weight.shape[0]
@@ -89,6 +97,39 @@ class ChunkedTorchVocab:
             grad_bias[start:end] = probs.sum(0)
         return grad_t.to(t.dtype), grad_weight, grad_bias
 
+    def forward_with_grads(self, t, weight, bias, labels):
+        """Forward and the gradients for a loss gradient of 1, in one pass over blocks of rows.
+
+        Each block's logits ``[rows, V]`` are complete, so their log-sum-exp is exact at once and
+        ``softmax - onehot`` follows without the second logits matmul that ``backward`` needs.
+        """
+        n, vocab = t.shape[0], weight.shape[0]
+        acc = accumulation_dtype(t.dtype)
+        lse = torch.empty(n, dtype=acc, device=t.device)
+        target = torch.empty(n, dtype=acc, device=t.device)
+        best = torch.empty(n, dtype=torch.int64, device=t.device)
+        grad_t = torch.empty_like(t)
+        grad_weight = torch.zeros(weight.shape, dtype=acc, device=t.device)
+        grad_bias = torch.zeros(vocab, dtype=acc, device=t.device)
+        step = max(1, CHUNK_ELEMENTS // vocab)
+        for start in range(0, n, step):
+            end = min(start + step, n)
+            rows, block_labels = torch.arange(end - start, device=t.device), labels[start:end]
+            probs = torch.addmm(bias, t[start:end], weight.t()).to(acc)
+            block_max, best[start:end] = probs.max(dim=1)
+            target[start:end] = probs[rows, block_labels]
+            probs.sub_(block_max[:, None]).exp_()
+            total = probs.sum(1)
+            lse[start:end] = block_max + total.log()
+            probs.div_(total[:, None])
+            probs[rows, block_labels] -= 1.0
+            grad_logits = probs.to(t.dtype)
+            torch.mm(grad_logits, weight, out=grad_t[start:end])
+            grad_weight.addmm_(probs.t(), t[start:end].to(acc))
+            grad_bias += probs.sum(0)
+        grads = (grad_t, grad_weight.to(weight.dtype), grad_bias.to(bias.dtype))
+        return VocabForward(lse, target, best), grads
+
 
 CHUNKED_TORCH = ChunkedTorchVocab()
 
@@ -127,7 +168,14 @@ class FusedMaskedTokenLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, labels, dense_weight, dense_bias, norm_weight, norm_bias, decoder_weight, decoder_bias, eps, vocab_ops):
         z, normed, rstd, t = transform_forward(x, dense_weight, dense_bias, norm_weight, norm_bias, eps)
-        result = vocab_ops.forward(t, decoder_weight, decoder_bias, labels)
+        # Where the vocabulary part can, it computes its gradients during the forward (one logits
+        # matmul instead of two); backward then only scales them by the incoming loss gradient.
+        ctx.vocab_grads = None
+        ctx.precomputed = any(ctx.needs_input_grad) and getattr(vocab_ops, "precompute_grads", False)
+        if ctx.precomputed:
+            result, ctx.vocab_grads = vocab_ops.forward_with_grads(t, decoder_weight, decoder_bias, labels)
+        else:
+            result = vocab_ops.forward(t, decoder_weight, decoder_bias, labels)
         ctx.save_for_backward(x, labels, dense_weight, norm_weight, decoder_weight, decoder_bias, z, normed, rstd, t, result.lse)
         ctx.vocab_ops = vocab_ops
         ctx.mark_non_differentiable(result.predictions)
@@ -136,8 +184,16 @@ class FusedMaskedTokenLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss, _grad_predictions):
         x, labels, dense_weight, norm_weight, decoder_weight, decoder_bias, z, normed, rstd, t, lse = ctx.saved_tensors
-        grad_rows = grad_loss.to(lse.dtype).expand(x.shape[0]).contiguous()
-        grad_t, grad_decoder_weight, grad_decoder_bias = ctx.vocab_ops.backward(t, decoder_weight, decoder_bias, labels, lse, grad_rows)
+        if ctx.precomputed:
+            if ctx.vocab_grads is None:
+                raise RuntimeError("masked_token_loss (backend 'cpu') computes its gradients once, in the forward: "
+                                   "run backward once per forward, or use backend='reference' to retain the graph")
+            scale = grad_loss.to(lse.dtype)
+            grad_t, grad_decoder_weight, grad_decoder_bias = (grad.mul_(scale.to(grad.dtype)) for grad in ctx.vocab_grads)
+            ctx.vocab_grads = None
+        else:
+            grad_rows = grad_loss.to(lse.dtype).expand(x.shape[0]).contiguous()
+            grad_t, grad_decoder_weight, grad_decoder_bias = ctx.vocab_ops.backward(t, decoder_weight, decoder_bias, labels, lse, grad_rows)
         grad_x, grad_dense_weight, grad_dense_bias, grad_norm_weight, grad_norm_bias = transform_backward(
             grad_t, x, z, normed, rstd, dense_weight, norm_weight)
         cast = lambda grad, like: grad.to(like.dtype)  # noqa: E731

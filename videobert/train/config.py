@@ -10,7 +10,6 @@ named DeepSpeed JSON file shipped in ``configs/`` (``zero1``, ``zero2``, ``zero3
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,7 +173,3 @@ def deepspeed_config(config: TrainConfig, world_size: int, on_gpu: bool) -> dict
 def uses_optimizer_offload(ds_config: dict[str, Any]) -> bool:
     offload = ds_config.get("zero_optimization", {}).get("offload_optimizer", {})
     return offload.get("device", "none") not in ("none", None)
-
-
-def dump_deepspeed_config(ds_config: dict[str, Any]) -> str:
-    return json.dumps(ds_config, indent=2, sort_keys=True)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,11 @@ def launcher_command(config_path: str | os.PathLike, num_procs: int, master_port
 
 def launch(config: TrainConfig, num_procs: int = 2, timeout: float | None = None, env: dict[str, str] | None = None) -> TrainResult:
     """Run ``config`` on ``num_procs`` local ranks through the deepspeed launcher and return rank 0's
-    result (read from ``<out>/result.json``). Raises ``RuntimeError`` with the output's tail on failure."""
+    result (read from ``<out>/result.json``). The ranks' output goes to ``<out>/launch.log``.
+
+    ``env`` adds environment variables (e.g. ``OMP_NUM_THREADS``). After ``timeout`` seconds the
+    ranks get SIGTERM (they checkpoint and stop) and ``TimeoutError`` is raised; a failed run raises
+    ``RuntimeError`` with the log's tail."""
     import torch
 
     out = Path(config.out)
@@ -53,12 +58,33 @@ def launch(config: TrainConfig, num_procs: int = 2, timeout: float | None = None
     # The ranks must import this very tree (e.g. a source checkout that is not installed).
     package_root = str(Path(__file__).resolve().parents[2])
     run_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, run_env.get("PYTHONPATH", "")) if p)
-    completed = subprocess.run(launcher_command(config_path, num_procs), env=run_env, capture_output=True, text=True, timeout=timeout)
     result_path = out / "result.json"
-    if completed.returncode != 0 or not result_path.exists():
-        tail = (completed.stdout + completed.stderr)[-4000:]
-        raise RuntimeError(f"deepspeed launch of {config_path} on {num_procs} ranks failed (exit {completed.returncode}):\n{tail}")
+    result_path.unlink(missing_ok=True)
+    log_path = out / "launch.log"
+    with open(log_path, "w", encoding="utf-8") as log_file:
+        # A session of its own, so that a timeout can reach the ranks too.
+        process = subprocess.Popen(launcher_command(config_path, num_procs), env=run_env, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            raise TimeoutError(f"deepspeed launch of {config_path} ran past {timeout} s; stopped (see {log_path})") from None
+    if returncode != 0 or not result_path.exists():
+        tail = log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+        raise RuntimeError(f"deepspeed launch of {config_path} on {num_procs} ranks failed (exit {returncode}); "
+                           f"{log_path} ends:\n{tail}")
     return TrainResult(**json.loads(result_path.read_text()))
+
+
+def _stop(process: subprocess.Popen, grace: float = 60.0) -> None:
+    """SIGTERM to the launcher's process group (the ranks checkpoint), SIGKILL after ``grace`` s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

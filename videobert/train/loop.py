@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,8 @@ class _SigtermFlag:
         self._previous: Any = None
 
     def __enter__(self) -> "_SigtermFlag":
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        if threading.current_thread() is threading.main_thread():  # Python delivers signals only there
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -69,7 +71,8 @@ class _SigtermFlag:
         self.received = True
 
     def __exit__(self, *exc: Any) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 def micro_batch_seed(seed: int, step: int, slot: int) -> int:
@@ -130,7 +133,6 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
         if logger is not None:
             logger.close()
 
-    tag = ""
     if step > start_step or not (checkpoint_dir / "latest").exists():
         tag = checkpoint.save(engine, checkpoint_dir, step, data.state_dict(), config.keep_checkpoints)
     else:
@@ -204,7 +206,7 @@ class _Trainer:
             loss = outputs["loss"]
             if any_rank(not bool(torch.isfinite(loss))):
                 skipped_in_a_row += 1
-                self._on_nonfinite(step, index, float(loss), skipped_in_a_row)
+                self._on_nonfinite(step, index, float(loss.detach()), skipped_in_a_row)
                 continue  # the same accumulation index takes the slot's next micro-batch
             self.engine.backward(loss)
             self.engine.step()

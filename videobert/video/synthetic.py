@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
+from functools import lru_cache
 from typing import Sequence
 
 import av
@@ -40,14 +41,28 @@ def synthetic_frame(index: int, width: int, height: int) -> np.ndarray:
     return image
 
 
+def textured_frame(index: int, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """RGB uint8 frame ``index`` of a noise texture panning 2 px per frame: costs an encoder and a
+    decoder about what camera footage does (unlike the flat synthetic frames), for benchmarks."""
+    texture = _noise(width + 1024, height + 64, seed)
+    shift = (2 * index) % 1024
+    return np.ascontiguousarray(texture[32:32 + height, shift:shift + width])
+
+
+@lru_cache(maxsize=2)
+def _noise(width: int, height: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
 def write_video(path: str | os.PathLike, codec: str = "libx264", fps: float | Fraction = 30, frames: int = 60,
                 width: int = 96, height: int = 64, times: Sequence[float] | None = None, rotation: int = 0,
-                audio: bool = False) -> str:
+                audio: bool = False, textured: bool = False) -> str:
     """Write a synthetic video and return its path.
 
     ``fps`` may be fractional (``Fraction(30000, 1001)`` for 29.97); ``times`` (seconds, one per
     frame, increasing) makes a variable-frame-rate file (on a 1/90000 time base); ``rotation`` sets
-    the display matrix (degrees counter-clockwise; MP4/MOV only); ``audio`` adds a sine track.
+    the display matrix (degrees counter-clockwise; MP4/MOV only); ``audio`` adds a sine track;
+    ``textured`` writes :func:`textured_frame` instead of :func:`synthetic_frame`.
     """
     pix_fmt, _ = CODECS[codec]
     rate = Fraction(fps).limit_denominator(1001)
@@ -62,7 +77,8 @@ def write_video(path: str | os.PathLike, codec: str = "libx264", fps: float | Fr
         audio_stream = container.add_stream("aac", rate=16000) if audio else None
         count = len(times) if times is not None else frames
         for i in range(count):
-            frame = av.VideoFrame.from_ndarray(synthetic_frame(i, width, height), format="rgb24")
+            image = textured_frame(i, width, height) if textured else synthetic_frame(i, width, height)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             if times is not None:
                 frame.pts = round(times[i] * 90000)
                 frame.time_base = Fraction(1, 90000)
