@@ -109,6 +109,8 @@ class TrainConfig:
         checks = [
             (self.steps > 0, f"steps must be positive, got {self.steps}"),
             (self.micro_batch_size > 0, f"micro_batch_size must be positive, got {self.micro_batch_size}"),
+            (self.log_every > 0 and self.save_every > 0 and self.eval_every >= 0 and self.keep_checkpoints > 0,
+             "log_every, save_every and keep_checkpoints must be positive, eval_every >= 0 (0 disables)"),
             (self.batch_size % self.micro_batch_size == 0,
              f"batch_size {self.batch_size} is not a multiple of micro_batch_size {self.micro_batch_size}"),
             (self.precision in ("auto", "bf16", "fp16", "fp32"), f"precision must be auto/bf16/fp16/fp32, got {self.precision!r}"),
