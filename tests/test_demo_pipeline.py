@@ -48,7 +48,7 @@ def test_demo_outputs_exist(small_run):
     model_dir = out / report["outputs"]["model"]
     assert (model_dir / "config.json").exists() and (model_dir / "model.safetensors").exists()
     assert any((out / report["outputs"]["tensorboard"]).rglob("events.out.tfevents*"))
-    for key in ("loss_curves", "zero_shot", "all_words", "heldout_video", "top_word"):
+    for key in ("loss_curves", "zero_shot", "zero_shot_per_class", "all_words", "heldout_video", "top_word"):
         with Image.open(out / report["outputs"][key]) as image:
             assert image.format == "PNG" and image.width >= 100 and image.height >= 60, key
             assert len(np.unique(np.asarray(image.convert("L")))) > 10, f"{key} is blank"

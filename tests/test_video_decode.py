@@ -8,7 +8,7 @@ import torch
 
 from videobert.video import S3D_MEAN, S3D_STD, read_clips, read_raw_clips
 from videobert.video.sampling import ClipSpec
-from videobert.video.synthetic import CODECS, frame_level, write_video
+from videobert.video.synthetic import CODECS, write_video
 
 
 def shown_levels(raw_frames):

@@ -5,7 +5,7 @@ Reductions from the paper, all for speed on a laptop CPU, none of them in the li
 - S3D reads 64 x 64 frames (paper: 224 x 224); the network is unchanged (random weights unless
   ``--s3d-weights`` gives torchvision's Kinetics file). 20 fps and 30-frame clips as in the paper.
 - visual words: a 2-level tree of 12 (144 words; paper: 4 levels, 20,736).
-- model: 2 layers, hidden 128, trained from scratch for a few hundred steps (paper: BERT-large
+- model: 2 layers, hidden 128, trained from scratch for 2,000 steps of 32 examples (paper: BERT-large
   initialised from BERT, 500k steps).
 """
 

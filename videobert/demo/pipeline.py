@@ -194,11 +194,14 @@ class DemoPipeline:
 
     def pictures_stage(self) -> dict[str, Any]:
         from videobert.demo.pictures import draw_galleries, plot_loss_curves, plot_zero_shot
+        from videobert.tasks.plots import plot_zero_shot_per_class
 
         evaluation = self._stage_result("evaluate")
+        zero_shot = json.loads((self.eval_dir / "zero_shot.json").read_text(encoding="utf-8"))
         paths = {
             "loss_curves": plot_loss_curves(self.run_dir, self.pictures / "loss_curves.png"),
             "zero_shot": plot_zero_shot(evaluation, self.pictures / "zero_shot.png"),
+            "zero_shot_per_class": plot_zero_shot_per_class(zero_shot, self.pictures / "zero_shot_per_class.png"),
         }
         paths.update(draw_galleries(self, self.pictures))
         return {name: str(Path(p).relative_to(self.out)) for name, p in paths.items()}

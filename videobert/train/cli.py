@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
     from videobert.train.config import load_train_config
     from videobert.train.loop import pretrain
 
@@ -35,8 +37,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
         if value is not None:
             overrides.append(f"{key}={value}")
     result = pretrain(load_train_config(args.config, overrides))
-    print(f"{result.stopped} at step {result.step}: loss {result.loss:.4f}, {result.tokens_per_s:,.0f} tokens/s; "
-          f"checkpoint {result.checkpoint}" + (f"; model {result.model_dir}" if result.model_dir else ""))
+    if dist.get_rank() == 0:  # the ranks return the same result
+        print(f"{result.stopped} at step {result.step}: loss {result.loss:.4f}, {result.tokens_per_s:,.0f} tokens/s; "
+              f"checkpoint {result.checkpoint}" + (f"; model {result.model_dir}" if result.model_dir else ""))
     return 0
 
 

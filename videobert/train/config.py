@@ -9,7 +9,6 @@ named DeepSpeed JSON file shipped in ``configs/`` (``zero1``, ``zero2``, ``zero3
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +20,6 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 DEEPSPEED_PRESETS = ("zero0", "zero1", "zero2", "zero3", "zero3_offload")
 
 
-def _parse_float_fields(config: Any) -> None:
-    """YAML reads ``1e-5`` (no dot) as a string; accept it for float fields, naming the field if invalid."""
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if f.type in ("float", float) and isinstance(value, str):
-            try:
-                setattr(config, f.name, float(value))
-            except ValueError:
-                raise ValueError(f"{type(config).__name__}.{f.name}: expected a number, got {value!r}") from None
-
-
 @dataclass
 class DataConfig:
     corpus: str = ""                 # corpus directory written by `videobert corpus build`
@@ -41,9 +29,6 @@ class DataConfig:
     negative_rate: float = 0.5       # share of video-text examples whose video is not the text's
     max_length: int = 512            # tokens per sequence, [CLS] and [SEP] included
     mask_prob: float = 0.15
-
-    def __post_init__(self) -> None:
-        _parse_float_fields(self)
 
 
 @dataclass
@@ -61,18 +46,12 @@ class OptimizerConfig:
     eps: float = 1e-8
     weight_decay: float = 0.01       # not applied to biases and norms (1-D parameters)
 
-    def __post_init__(self) -> None:
-        _parse_float_fields(self)
-
 
 @dataclass
 class ScheduleConfig:
     warmup_steps: int = 0            # linear warm-up from 0 to optimizer.lr
     decay: str = "linear"            # "linear" (to min_lr_ratio * lr at the last step) or "constant"
     min_lr_ratio: float = 0.0
-
-    def __post_init__(self) -> None:
-        _parse_float_fields(self)
 
 
 @dataclass
@@ -105,7 +84,6 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     def __post_init__(self) -> None:
-        _parse_float_fields(self)
         checks = [
             (self.steps > 0, f"steps must be positive, got {self.steps}"),
             (self.micro_batch_size > 0, f"micro_batch_size must be positive, got {self.micro_batch_size}"),

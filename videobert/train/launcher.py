@@ -7,6 +7,7 @@ On a machine without a GPU the ranks are CPU processes joined by gloo (``DS_ACCE
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from videobert.train.config import TrainConfig, load_train_config
@@ -78,13 +80,20 @@ def launch(config: TrainConfig, num_procs: int = 2, timeout: float | None = None
 
 
 def _stop(process: subprocess.Popen, grace: float = 60.0) -> None:
-    """SIGTERM to the launcher's process group (the ranks checkpoint), SIGKILL after ``grace`` s."""
+    """SIGTERM to the launcher's process group (the ranks checkpoint and exit); SIGKILL to what is
+    left of the group after ``grace`` seconds."""
     os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        process.poll()  # reap the launcher itself
+        try:
+            os.killpg(process.pid, 0)  # is any process of the group alive?
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

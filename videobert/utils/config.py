@@ -64,8 +64,18 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "") -> C:
         hint = hints.get(name)
         if dataclasses.is_dataclass(hint) and isinstance(value, dict):
             value = from_dict(hint, value, f"{where}{name}.")
+        elif hint is float and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = _to_float(value, f"{where}{name}")
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _to_float(value: str | int, key: str) -> float:
+    """YAML 1.1 reads ``1e-5`` (no dot) as a string; a float field takes it as the number it means."""
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"config key {key}: expected a number, got {value!r}") from None
 
 
 def load_config(cls: type[C], path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> C:
