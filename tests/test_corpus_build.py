@@ -140,11 +140,9 @@ def test_fixed_segments_cover_every_word_once(n, size):
 
 
 def test_corpus_build_cli(tmp_path):
-    visual_words = pytest.importorskip("videobert.visual_words")
-    if not hasattr(visual_words, "HierarchicalKMeans"):
-        pytest.skip("videobert.visual_words.HierarchicalKMeans is not there yet")
     from videobert.cli import main
     from videobert.features.store import write_video_features
+    from videobert.visual_words import HierarchicalKMeans
 
     rng = np.random.default_rng(1)
     features_dir, transcripts = tmp_path / "features", tmp_path / "transcripts"
@@ -154,7 +152,7 @@ def test_corpus_build_cli(tmp_path):
     (transcripts / "vid0.vtt").write_text(VTT)
     (transcripts / "vid1.json").write_text('[{"start": 1, "end": 5, "text": "now whisk the eggs"}]')
     (transcripts / "vid2.srt").write_text("not an srt file\n")
-    model = visual_words.HierarchicalKMeans(levels=2, branching=3, seed=0)
+    model = HierarchicalKMeans(levels=2, branching=3, seed=0)
     model.fit(rng.normal(size=(200, 1024)).astype(np.float32))
     model.save(tmp_path / "words.safetensors")
     rc = main(["corpus", "build", "--features", str(features_dir), "--visual-words", str(tmp_path / "words.safetensors"),

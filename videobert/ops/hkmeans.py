@@ -96,6 +96,48 @@ def _check_tree(features: torch.Tensor, centroids: torch.Tensor, levels: int, br
         raise ValueError(f"centroids are on {centroids.device} but features on {features.device}")
 
 
+class LloydStepCPU:
+    """One Lloyd step (flat assignment + per-cluster sums) of a fixed point set, straight on ``videobert._C``.
+
+    ``HierarchicalKMeans.fit`` runs thousands of small k-means (a few hundred points, 12 centres)
+    where the per-call checks, dispatch and allocations of ``hkmeans_assign`` + ``centroid_update``
+    would cost more than the arithmetic; this checks the points once, owns the output buffers and
+    calls the same C++ kernels (so it gives exactly what the two ops give).
+
+    points [m, D] float32 contiguous CPU tensor (m >= 1), k centres. Calling it with centres [k, D]
+    float32 contiguous and their squared norms [k] float32 returns (labels [m] int64, sums [k, D]
+    float64, counts [k] int64): views of buffers the next call overwrites.
+    """
+
+    def __init__(self, points: torch.Tensor, k: int) -> None:
+        if points.dim() != 2 or points.dtype != torch.float32 or points.device.type != "cpu" or not points.is_contiguous():
+            raise ValueError(f"points must be a contiguous float32 CPU [m, D] tensor, got {points.dtype} {tuple(points.shape)} on {points.device}")
+        if points.shape[0] < 1 or k < 1:
+            raise ValueError(f"need at least one point and one centre, got {points.shape[0]} points and k={k}")
+        self._module = compiled_module("_C")
+        if self._module is None:
+            raise RuntimeError("LloydStepCPU needs the compiled module videobert._C, which is not built")
+        self.points, self.k = points, k
+        m, d = points.shape
+        self.labels = torch.empty(m, 1, dtype=torch.int64)
+        self.sums = torch.empty(k, d, dtype=torch.float64)
+        self.counts = torch.empty(k, dtype=torch.int64)
+        self._threads = _threads_for(m * d * k)
+
+    def __call__(self, centres: torch.Tensor, centre_norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        m, d = self.points.shape
+        if centres.shape != (self.k, d) or centres.dtype != torch.float32 or not centres.is_contiguous():
+            raise ValueError(f"centres must be contiguous float32 [{self.k}, {d}], got {centres.dtype} {tuple(centres.shape)}")
+        if centre_norms.shape != (self.k,) or centre_norms.dtype != torch.float32 or not centre_norms.is_contiguous():
+            raise ValueError(f"centre_norms must be contiguous float32 [{self.k}], got {centre_norms.dtype} {tuple(centre_norms.shape)}")
+        x = self.points.data_ptr()
+        self._module.hkmeans_assign(x, m, d, d, centres.data_ptr(), centre_norms.data_ptr(), 1, self.k,
+                                    self.labels.data_ptr(), self._threads)
+        self._module.centroid_update(x, m, d, d, self.labels.data_ptr(), self.k, self.sums.data_ptr(),
+                                     self.counts.data_ptr(), self._threads)
+        return self.labels[:, 0], self.sums, self.counts
+
+
 # ---------------------------------------------------------------- custom ops (torch.library)
 
 _PARALLEL_GRAIN = 1 << 21  # multiply-adds below which waking other threads costs more than it saves

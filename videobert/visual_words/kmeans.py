@@ -2,15 +2,23 @@
 
 Both steps run on the fast ops: assignment is ``hkmeans_assign`` on a one-level tree and the
 update is ``centroid_update`` (float64 sums), so a node is fitted with the same distance and
-tie rule that later routes points down the tree.
+tie rule that later routes points down the tree. On CPU with ``videobert._C`` built, a Lloyd step
+calls those kernels through ``LloydStepCPU`` (no per-call checks or allocations): a tree has
+thousands of nodes of a few hundred points, where per-op overhead would dominate.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
-from videobert.ops import centroid_update, hkmeans_assign
+from videobert.ops import available_backends, centroid_update, hkmeans_assign
+from videobert.ops.hkmeans import LloydStepCPU
+
+# (centres [k, D] float32, their squared norms [k] float32) -> (sums [k, D] float64, counts [k] int64)
+LloydStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def kmeans_plus_plus(points: torch.Tensor, k: int, rng: np.random.Generator) -> torch.Tensor:
@@ -28,15 +36,15 @@ def kmeans_plus_plus(points: torch.Tensor, k: int, rng: np.random.Generator) -> 
     centres[0] = points[chosen]
     nearest = (points - centres[0]).pow(2).sum(dim=1).double()
     for i in range(1, k):
-        total = float(nearest.sum())
+        cumulative = torch.cumsum(nearest, 0)
+        total = float(cumulative[-1])
         if total <= 0.0:
             centres[i:] = centres[0]
             break
         # inverse-CDF draw: deterministic for the rng, no renormalisation drift
-        chosen = int(np.searchsorted(np.cumsum(nearest.numpy()), rng.random() * total, side="right"))
-        chosen = min(chosen, m - 1)
+        chosen = min(int(torch.searchsorted(cumulative, rng.random() * total, right=True)), m - 1)
         centres[i] = points[chosen]
-        nearest = torch.minimum(nearest, (points - centres[i]).pow(2).sum(dim=1).double())
+        torch.minimum(nearest, (points - centres[i]).pow(2).sum(dim=1).double(), out=nearest)
     return centres
 
 
@@ -50,19 +58,19 @@ def lloyd(
     position. Returns (centres [k, D] float32, inertia of the returned assignment, iterations).
     """
     k = centres.shape[0]
-    point_sq = float(points.double().pow(2).sum())
-    previous = float("inf")
-    inertia = previous
+    step = _lloyd_step(points, k, backend)
+    point_sq = float(torch.linalg.vector_norm(points, dtype=torch.float64) ** 2)
+    centres = centres.contiguous()
+    previous = inertia = float("inf")
     iterations = 0
     for iterations in range(1, max_iter + 1):
-        labels = hkmeans_assign(points, centres, levels=1, branching=k, backend=backend)[:, 0]
-        sums, counts = centroid_update(points, labels, k, backend=backend)
-        c64 = centres.double()
+        c64 = centres.double()  # exact: the float32 centres the assignment uses
+        centre_sq = c64.pow(2).sum(dim=1)
+        sums, counts = step(centres, centre_sq.float())
         # ||x - c||^2 summed per cluster = sum ||x||^2 - 2 c.sum_x + n ||c||^2
-        inertia = point_sq - 2.0 * float((c64 * sums).sum()) + float((counts * c64.pow(2).sum(dim=1)).sum())
-        filled = counts > 0
-        centres = centres.clone()
-        centres[filled] = (sums[filled] / counts[filled, None]).float()
+        inertia = point_sq - 2.0 * float(torch.vdot(c64.view(-1), sums.view(-1))) + float(counts.double() @ centre_sq)
+        means = sums / counts.clamp(min=1).unsqueeze(1)
+        centres = torch.where((counts > 0).unsqueeze(1), means, c64).float()
         if previous - inertia <= tol * max(abs(inertia), 1e-30):
             break
         previous = inertia
@@ -76,3 +84,16 @@ def fit_node(
     centres = kmeans_plus_plus(points, k, rng)
     centres, _, _ = lloyd(points, centres, max_iter=max_iter, tol=tol, backend=backend)
     return centres
+
+
+def _lloyd_step(points: torch.Tensor, k: int, backend: str) -> LloydStep:
+    """The C++ kernels called directly where they apply, else the checked ops on any backend."""
+    if backend in ("auto", "cpu") and points.device.type == "cpu" and available_backends()["cpu"]:
+        direct = LloydStepCPU(points.contiguous(), k)
+        return lambda centres, norms: direct(centres, norms)[1:]
+
+    def through_ops(centres: torch.Tensor, norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = hkmeans_assign(points, centres, levels=1, branching=k, centroid_norms=norms, backend=backend)[:, 0]
+        return centroid_update(points, labels, k, backend="auto" if backend in ("triton", "cuda") else backend)
+
+    return through_ops
