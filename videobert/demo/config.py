@@ -35,13 +35,14 @@ class DemoConfig:
     steps: int = 2000
     batch_size: int = 32
     micro_batch_size: int = 16
-    lr: float = 3e-3                    # a 2-layer model from scratch takes a far larger rate than BERT-large
-    warmup_steps: int = 100
+    lr: float = 2e-3                    # a 2-layer model from scratch takes a far larger rate than BERT-large
+    warmup_steps: int = 30
     # Twice the paper's masking and more video-text examples: the signal that ties words to
     # visual words is what a few minutes of training must pick up.
     stream_weights: tuple[float, float, float] = (1.0, 1.0, 3.0)   # text-only, video-only, video-text
-    negative_rate: float = 0.5
+    negative_rate: float = 0.25         # share of video-text examples whose text is another video's
     mask_prob: float = 0.3
+    alignment_loss_weight: float = 1.0  # weight of the alignment loss beside masked text and visual words
     num_ranks: int = 2                  # DeepSpeed CPU ranks (1 = one plain process)
 
     @property

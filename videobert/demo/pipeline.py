@@ -131,6 +131,7 @@ class DemoPipeline:
         import torch
 
         from videobert.model import VideoBertConfig, VideoBertForPretraining
+        from videobert.model.config import LossWeights
         from videobert.train import TrainConfig, launch, pretrain
         from videobert.train.config import DataConfig, ModelConfig, OptimizerConfig, ScheduleConfig
         from videobert.utils.seed import seed_everything
@@ -142,7 +143,8 @@ class DemoPipeline:
         # initial model is saved and the run starts from it.
         model = VideoBertForPretraining(VideoBertConfig.tiny(
             hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
-            intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words))
+            intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words,
+            loss_weights=LossWeights(alignment=c.alignment_loss_weight)))
         kmeans = HierarchicalKMeans.load(self.kmeans_path)
         model.init_visual_embeddings(torch.as_tensor(np.asarray(kmeans.leaf_centroids), dtype=torch.float32), seed=c.seed)
         init_dir = self.run_dir / "initial_model"

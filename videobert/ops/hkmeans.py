@@ -104,12 +104,13 @@ class LloydStepCPU:
     would cost more than the arithmetic; this checks the points once, owns the output buffers and
     calls the same C++ kernels (so it gives exactly what the two ops give).
 
-    points [m, D] float32 contiguous CPU tensor (m >= 1), k centres. Calling it with centres [k, D]
-    float32 contiguous and their squared norms [k] float32 returns (labels [m] int64, sums [k, D]
-    float64, counts [k] int64): views of buffers the next call overwrites.
+    points [m, D] float32 contiguous CPU tensor (m >= 1), k centres; threads for the kernels (None:
+    torch's setting, or 1 for small work). Calling it with centres [k, D] float32 contiguous and
+    their squared norms [k] float32 returns (labels [m] int64, sums [k, D] float64, counts [k]
+    int64): views of buffers the next call overwrites.
     """
 
-    def __init__(self, points: torch.Tensor, k: int) -> None:
+    def __init__(self, points: torch.Tensor, k: int, threads: int | None = None) -> None:
         if points.dim() != 2 or points.dtype != torch.float32 or points.device.type != "cpu" or not points.is_contiguous():
             raise ValueError(f"points must be a contiguous float32 CPU [m, D] tensor, got {points.dtype} {tuple(points.shape)} on {points.device}")
         if points.shape[0] < 1 or k < 1:
@@ -122,7 +123,7 @@ class LloydStepCPU:
         self.labels = torch.empty(m, 1, dtype=torch.int64)
         self.sums = torch.empty(k, d, dtype=torch.float64)
         self.counts = torch.empty(k, dtype=torch.int64)
-        self._threads = _threads_for(m * d * k)
+        self._threads = _threads_for(m * d * k) if threads is None else threads
 
     def __call__(self, centres: torch.Tensor, centre_norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         m, d = self.points.shape

@@ -6,7 +6,9 @@ videobert/visual_words/kmeans.py) on the points its parent routed to it; a node 
 faiss does), so memory stays at one node sample plus a few int64 arrays of length N whatever N
 is: a memory-mapped matrix is read in row chunks and never copied whole. After each level every
 point is routed down the tree fitted so far with ``hkmeans_assign``, the same descent ``assign``
-uses later.
+uses later (multi-threaded); a node's k-means runs on one thread (see kmeans.py). The big sampled
+nodes at the top run k-means ``restarts`` times and keep the lowest inertia: their split decides
+which points every subtree below them sees.
 
 Small nodes. A node that receives fewer than ``branching`` distinct points still gets
 ``branching`` children, so ids stay in ``[0, branching**levels)``: its distinct points become
@@ -20,9 +22,11 @@ on CPU is deterministic, so the same seed and data give the same tree.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -30,7 +34,12 @@ from tqdm.auto import tqdm
 
 from videobert.ops import hkmeans_assign
 from videobert.ops.hkmeans_reference import level_offsets
-from videobert.visual_words.features_input import ASSIGN_DTYPES, check_matrix, gather_rows, iter_chunks
+from videobert.visual_words.features_input import (
+    ASSIGN_DTYPES,
+    check_matrix,
+    gather_rows,
+    iter_chunks,
+)
 from videobert.visual_words.kmeans import fit_node
 
 log = logging.getLogger(__name__)
@@ -46,6 +55,9 @@ class HierarchicalKMeans:
             less than ``tol`` (relative).
         max_points_per_centroid: a node trains on at most ``max_points_per_centroid * branching``
             of its points.
+        restarts: k-means runs (k-means++ + Lloyd, the lowest inertia kept) for a node that has
+            more points than that sample: the few big nodes at the top, whose split every leaf
+            below inherits. Other nodes run once.
         chunk_rows: rows read and assigned at a time (bounds memory for huge inputs).
     """
 
@@ -55,8 +67,9 @@ class HierarchicalKMeans:
         branching: int = 12,
         seed: int = 0,
         max_iter: int = 50,
-        tol: float = 1e-4,
+        tol: float = 1e-6,
         max_points_per_centroid: int = 256,
+        restarts: int = 2,
         chunk_rows: int = 65536,
     ) -> None:
         if levels < 1 or branching < 2:
@@ -64,6 +77,7 @@ class HierarchicalKMeans:
         self.levels, self.branching, self.seed = levels, branching, seed
         self.max_iter, self.tol = max_iter, tol
         self.max_points_per_centroid, self.chunk_rows = max_points_per_centroid, chunk_rows
+        self.restarts = restarts
         self.centroids: torch.Tensor | None = None  # [sum_l B**(l+1), D] float32, levels stacked
         self._device_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -103,11 +117,11 @@ class HierarchicalKMeans:
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, features, progress: bool = True) -> "HierarchicalKMeans":
+    def fit(self, features, progress: bool = True) -> HierarchicalKMeans:
         """Fit the tree on ``features`` [N, D] float32 (numpy array, memmap or CPU tensor; N >= 1).
 
-        Rows with NaN or inf are an error naming the row (checked in the first pass over the data,
-        which computes the mean). Returns self.
+        Rows with NaN or inf are an error naming the row (checked in a first pass over the data).
+        Returns self.
         """
         check_matrix(features, None, (torch.float32,))
         n, dim = features.shape
@@ -118,7 +132,8 @@ class HierarchicalKMeans:
         B = self.branching
         offsets = level_offsets(self.levels, B)
         centroids = torch.zeros(offsets[-1], dim, dtype=torch.float32)
-        mean = self._mean(features)
+        for _ in iter_chunks(features, self.chunk_rows):  # NaN/inf check before any work
+            pass
         node_of_point = np.zeros(n, dtype=np.int64)  # node each point reached at the previous level
         started = time.perf_counter()
         bar = tqdm(total=sum(B**level for level in range(self.levels)), desc="visual words: nodes",
@@ -126,12 +141,14 @@ class HierarchicalKMeans:
         for level in range(self.levels):
             order = np.argsort(node_of_point, kind="stable")
             bounds = np.concatenate([[0], np.cumsum(np.bincount(node_of_point, minlength=B**level))])
-            for node in range(B**level):
-                rows = order[bounds[node] : bounds[node + 1]]
-                parent = mean if level == 0 else centroids[offsets[level - 1] + node]
-                first = offsets[level] + node * B
-                centroids[first : first + B] = self._fit_children(features, rows, parent, level, node)
-                bar.update(1)
+            # A node's k-means is single-threaded (kmeans.py), so the nodes of a level run on
+            # torch's thread count at once (the C++ kernels and numpy release the GIL). Each node
+            # draws from its own rng: the tree does not depend on the schedule.
+            fit_children = functools.partial(self._fit_children, features, centroids, order, bounds, level)
+            with ThreadPoolExecutor(max_workers=torch.get_num_threads()) as pool:
+                for node, children in enumerate(pool.map(fit_children, range(B**level))):
+                    centroids[offsets[level] + node * B : offsets[level] + (node + 1) * B] = children
+                    bar.update(1)
             if level + 1 < self.levels:
                 self.centroids = centroids
                 self._device_cache.clear()
@@ -142,21 +159,21 @@ class HierarchicalKMeans:
         log.info("fitted %d x %d tree on %d x %d features in %.1f s (%.0f points/s)", self.levels, B, n, dim, elapsed, n / max(elapsed, 1e-9))
         return self
 
-    def _fit_children(self, features, rows: np.ndarray, parent: torch.Tensor, level: int, node: int) -> torch.Tensor:
-        if rows.size == 0:
+    def _fit_children(self, features, centroids: torch.Tensor, order: np.ndarray, bounds: np.ndarray, level: int,
+                      node: int) -> torch.Tensor:
+        """Children [B, D] of ``node`` of ``level`` - 1 (the root for level 0) from the points
+        ``order[bounds[node]:bounds[node + 1]]``; ``centroids`` holds the levels fitted so far."""
+        rows = order[bounds[node] : bounds[node + 1]]
+        if rows.size == 0:  # never at level 0: the root has every point
+            parent = centroids[level_offsets(self.levels, self.branching)[level - 1] + node]
             return parent.expand(self.branching, -1).clone()
         rng = np.random.default_rng([self.seed, level, node])
         cap = self.max_points_per_centroid * self.branching
+        restarts = self.restarts if rows.size > cap else 1
         if rows.size > cap:
             rows = np.sort(rng.choice(rows, size=cap, replace=False))
-        points = gather_rows(features, rows)
-        return fit_node(points, self.branching, rng, max_iter=self.max_iter, tol=self.tol)
-
-    def _mean(self, features) -> torch.Tensor:
-        total = torch.zeros(features.shape[1], dtype=torch.float64)
-        for _, chunk in iter_chunks(features, self.chunk_rows):
-            total += chunk.double().sum(dim=0)
-        return (total / features.shape[0]).float()
+        points = gather_rows(features, rows).numpy()
+        return torch.from_numpy(fit_node(points, self.branching, rng, self.max_iter, self.tol, restarts))
 
     # ------------------------------------------------------------------ assign
 
@@ -208,7 +225,7 @@ class HierarchicalKMeans:
         save_tree(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "HierarchicalKMeans":
+    def load(cls, path: str | os.PathLike) -> HierarchicalKMeans:
         """Read a tree written by ``save``; a corrupt or mismatched file raises ValueError naming it."""
         from videobert.visual_words.storage import load_tree
 
