@@ -64,6 +64,17 @@ def test_masking_rates_80_10_10():
     assert 0.75 < masked < 0.85 and 0.07 < kept < 0.13 and 0.07 < 1 - masked - kept < 0.13
 
 
+def test_misaligned_pairs_are_masked_alike_but_unlabelled():
+    collate = MaskingCollator(VOCAB, mask_prob=0.5)
+    aligned, misaligned = (example(VIDEO_TEXT, range(2000, 2010), range(10), aligned=a, seed=7) for a in (1, 0))
+    batch = collate([aligned, misaligned])
+    assert (batch["mlm_labels"][0] != -100).sum() == 5 and (batch["mvm_labels"][0] != -100).sum() == 5
+    assert (batch["mlm_labels"][1] == -100).all() and (batch["mvm_labels"][1] == -100).all()
+    # the same masks on the same seed: [MASK] tokens do not give away which pair is misaligned
+    assert torch.equal(batch["input_ids"][0], batch["input_ids"][1])
+    assert batch["alignment_labels"].tolist() == [1, 0]
+
+
 def test_same_example_same_masks_in_any_batch():
     collate = MaskingCollator(VOCAB)
     target = example(VIDEO_TEXT, range(2000, 2040), range(50, 80), seed=123)
@@ -107,6 +118,14 @@ def test_masking_invariants(items, max_length, mask_prob):
                 for s, t, w, a, seed in items]
     batch = MaskingCollator(VOCAB, max_length=max_length, mask_prob=mask_prob)(examples)
     plain = MaskingCollator(VOCAB, max_length=max_length, mask_prob=0.0)(examples)
+    # a misaligned pair is masked exactly as the same pair marked aligned, and has no labels
+    as_aligned = MaskingCollator(VOCAB, max_length=max_length, mask_prob=mask_prob)(
+        [dict(ex, aligned=1) if ex["aligned"] == 0 else ex for ex in examples])
+    misaligned = batch["alignment_labels"] == 0
+    assert torch.equal(batch["input_ids"], as_aligned["input_ids"])
+    for key in ("mlm_labels", "mvm_labels"):
+        assert (batch[key][misaligned] == -100).all() and torch.equal(batch[key][~misaligned], as_aligned[key][~misaligned])
+    collated, batch = batch, dict(as_aligned, alignment_labels=batch["alignment_labels"])  # the checks below see every mask
     ids, orig = batch["input_ids"], plain["input_ids"]
     width = ids.shape[1]
     assert width <= max_length and (width % 8 == 0 or width == max_length)
@@ -135,4 +154,4 @@ def test_masking_invariants(items, max_length, mask_prob):
             assert int((labels[row] != -100).sum()) == want
     # deterministic
     again = MaskingCollator(VOCAB, max_length=max_length, mask_prob=mask_prob)(examples)
-    assert all(torch.equal(batch[k], again[k]) for k in KEYS)
+    assert all(torch.equal(collated[k], again[k]) for k in KEYS)

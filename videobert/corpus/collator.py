@@ -16,6 +16,13 @@ video has MVM labels; of those 80% become ``[MASK]``, 10% a random token of the 
 (text: any text id but the specials; video: any visual word), 10% stay. Special tokens are never
 chosen. Labels are -100 elsewhere.
 
+Misaligned video-text examples (``aligned`` = 0, the alignment objective's negatives) are masked
+like the others but carry no masked-token labels: their text does not describe their video, so
+predicting masked tokens of one from the other would teach the model that the two modalities are
+unrelated (LXMERT leaves mismatched pairs out of masked-token prediction for the same reason).
+Their inputs are still masked, or the mere presence of ``[MASK]`` would tell the alignment head
+which pairs are aligned.
+
 Randomness: each draw is a counter-based hash (splitmix64) of (example seed, position in the row,
 purpose), so an example is masked the same way in any batch, on any worker, in any order, and the
 whole batch is masked in a few vectorised numpy operations.
@@ -125,8 +132,9 @@ class MaskingCollator:
 
         selected_text = self._select(is_text, seeds, width)
         selected_video = self._select(is_video, seeds, width)
-        mlm_labels = np.where(selected_text, ids, IGNORE)
-        mvm_labels = np.where(selected_video, ids - vocab.visual_offset, IGNORE)
+        labelled = (aligned != 0)[:, None]  # misaligned pairs: masked, but unlabelled (module docstring)
+        mlm_labels = np.where(selected_text & labelled, ids, IGNORE)
+        mvm_labels = np.where(selected_video & labelled, ids - vocab.visual_offset, IGNORE)
 
         action = _uniform(hashed_bits(seeds, width, _ACTION))
         replace = hashed_bits(seeds, width, _REPLACE)

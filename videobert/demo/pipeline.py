@@ -144,7 +144,7 @@ class DemoPipeline:
         model = VideoBertForPretraining(VideoBertConfig.tiny(
             hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
             intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words,
-            loss_weights=LossWeights(alignment=c.alignment_loss_weight)))
+            visual_projection=c.visual_projection, loss_weights=LossWeights(alignment=c.alignment_loss_weight)))
         kmeans = HierarchicalKMeans.load(self.kmeans_path)
         model.init_visual_embeddings(torch.as_tensor(np.asarray(kmeans.leaf_centroids), dtype=torch.float32), seed=c.seed)
         init_dir = self.run_dir / "initial_model"
@@ -154,7 +154,8 @@ class DemoPipeline:
             out=str(self.run_dir), seed=c.seed, steps=c.steps, batch_size=c.batch_size, micro_batch_size=c.micro_batch_size,
             deepspeed="zero2", precision="auto", log_every=5, eval_every=0, save_every=c.steps, keep_checkpoints=1,
             progress=False, data=DataConfig(corpus=str(self.corpus_dir), eval_split="", max_length=c.max_length,
-                            stream_weights=list(c.stream_weights), negative_rate=c.negative_rate, mask_prob=c.mask_prob),
+                            stream_weights=list(c.stream_weights), negative_rate=c.negative_rate, mask_prob=c.mask_prob,
+                            concat_prob=c.concat_prob, max_stride=c.max_stride),
             model=ModelConfig(init_from=str(init_dir)), optimizer=OptimizerConfig(lr=c.lr),
             schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"),
         )

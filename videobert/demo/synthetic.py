@@ -57,9 +57,9 @@ FILLERS = ("okay.", "that was easy.", "let us keep going.", "pretty simple right
 
 @dataclass
 class SyntheticConfig:
-    """Size of the synthetic data set. Defaults: ~25 min of video, ~1000 clips of 1.5 s."""
+    """Size of the synthetic data set. Defaults: ~30 min of video, ~1,500 training clips of 1.5 s."""
 
-    n_train: int = 72
+    n_train: int = 96
     n_heldout: int = 24
     untranscribed_fraction: float = 0.15   # training videos without a transcript
     segments_per_video: tuple[int, int] = (3, 4)       # inclusive range

@@ -29,6 +29,10 @@ class DataConfig:
     negative_rate: float = 0.5       # share of video-text examples whose video is not the text's
     max_length: int = 512            # tokens per sequence, [CLS] and [SEP] included
     mask_prob: float = 0.15
+    # the paper's augmentation (videobert.corpus.examples): adjacent sentences joined, words thinned
+    concat_prob: float = 0.5         # chance that a sentence is joined with the next ones of its video
+    max_concat: int = 3              # at most this many sentences joined
+    max_stride: int = 5              # visual words sub-sampled with a random stride of 1 .. max_stride
 
 
 @dataclass

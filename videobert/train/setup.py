@@ -41,8 +41,10 @@ def dataset_factory(config: TrainConfig, split: str) -> DatasetFactory:
         raise ValueError("data.corpus is not set: give the corpus directory (`videobert pretrain --corpus DIR`)")
 
     def make(shard: int, num_shards: int) -> Any:
-        return PretrainingDataset(config.data.corpus, split=split, seed=config.seed, rank=shard, world_size=num_shards,
-                                  stream_weights=tuple(config.data.stream_weights), negative_rate=config.data.negative_rate)
+        data = config.data
+        return PretrainingDataset(data.corpus, split=split, seed=config.seed, rank=shard, world_size=num_shards,
+                                  stream_weights=tuple(data.stream_weights), negative_rate=data.negative_rate,
+                                  concat_prob=data.concat_prob, max_concat=data.max_concat, max_stride=data.max_stride)
     return make
 
 
