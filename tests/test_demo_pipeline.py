@@ -84,3 +84,16 @@ def test_failing_stage_names_itself_and_fresh_starts_over(tmp_path):
         pipeline.run(fresh=True)
     records = [json.loads(line) for line in (tmp_path / "run" / "stages.jsonl").read_text().splitlines()]
     assert [(r["key"], r["status"]) for r in records] == [("generate", "done"), ("extract", "failed")]
+
+
+def test_alignment_reads_the_narration_spoken_during_each_segment(tmp_path):
+    from videobert.demo.evaluate import narrated
+    from videobert.tasks.annotations import Segment
+
+    (tmp_path / "v1.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nokay.\n\n"
+                                     "00:00:01.000 --> 00:00:05.000\nnow let me show you how to spin the ring.\n")
+    segments = [Segment("v1", 0.8, 5.2, "spin the orange ring"), Segment("v1", 6.0, 8.0, "push the red square"),
+                Segment("v2", 0.0, 2.0, "lift the green triangle")]
+    out = narrated(segments, tmp_path)
+    # the longest overlap wins; no sentence inside the span, or no transcript: left out
+    assert [(s.video_id, s.start, s.sentence) for s in out] == [("v1", 0.8, "now let me show you how to spin the ring.")]

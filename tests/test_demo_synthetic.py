@@ -57,6 +57,7 @@ def test_scripts_are_deterministic_and_narrate_their_actions():
         for segment in script.segments:
             assert segment.verb in VERBS and segment.noun in OBJECTS
             assert f"{segment.verb} the " in segment.sentence and segment.noun in segment.sentence
+            assert segment.description == f"{segment.verb} the {OBJECTS[segment.noun][1]} {segment.noun}"
         assert script.duration > script.segments[-1].end
 
 
@@ -77,8 +78,9 @@ def test_generated_dataset_is_real_video_and_text(tmp_path):
         assert abs(len(frames) - script.duration * script.fps) <= 2
     assert any(not s.has_transcript for s in train) and any(s.has_transcript for s in train)
     tokenizer = WordPieceTokenizer()
-    for script in train:
-        vtt = data.train_transcripts / f"{script.video_id}.vtt"
+    assert all(s.has_transcript for s in data.scripts if s.split == "heldout")  # narration for the alignment evaluation
+    for script in data.scripts:
+        vtt = (data.train_transcripts if script.split == "train" else data.heldout_transcripts) / f"{script.video_id}.vtt"
         assert vtt.exists() == script.has_transcript
         if script.has_transcript:
             sentences = split_sentences(read_transcript(vtt))
@@ -88,6 +90,7 @@ def test_generated_dataset_is_real_video_and_text(tmp_path):
                 assert segment.verb in sentence.text and abs(sentence.start - segment.start) < 0.05
     segments = read_youcook_annotations(data.annotations)
     assert len(segments) == sum(len(s.segments) for s in data.scripts if s.split == "heldout")
+    assert [s.sentence for s in segments] == [g.description for s in data.scripts if s.split == "heldout" for g in s.segments]
     assert all(s.verb in VERBS and s.object in OBJECTS and s.end > s.start for s in segments)
     for words in (read_word_list(data.verbs), read_word_list(data.objects)):
         assert all(len(ids) == 1 for ids in tokenizer.encode_batch(words))  # one [MASK] each in the prompt

@@ -5,10 +5,17 @@ For every annotated held-out segment the model reads ``[CLS] sentence [>] visual
 twice: once with the segment's own sentence (label 1) and once with the sentence of another
 segment chosen at random among those with a different (verb, object) pair (label 0). Accuracy is
 over both, so chance is exactly 50%.
+
+The sentences are what the held-out videos' narration says during each segment (``narrated``),
+the kind of text the alignment objective is trained on, not the annotators' descriptions: a
+small model trained from scratch on narration has never seen an imperative caption.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +24,7 @@ import torch
 from videobert.tasks.annotations import Segment
 from videobert.tasks.inputs import build_sequence, max_length, model_device, pack, subsample_evenly
 from videobert.tasks.sources import VideoWords, segment_words
+from videobert.text import read_transcript, split_sentences
 from videobert.vocab import UnifiedVocab
 
 
@@ -57,3 +65,21 @@ def alignment_accuracy(model: torch.nn.Module, tokenizer, segments: Sequence[Seg
     correct = predicted == labels
     return {"accuracy": float(correct.mean()), "positive_accuracy": float(correct[labels == 1].mean()),
             "negative_accuracy": float(correct[labels == 0].mean()), "pairs": int(len(pairs)), "chance": 0.5}
+
+
+def narrated(segments: Sequence[Segment], transcripts: str | os.PathLike) -> list[Segment]:
+    """The segments with ``sentence`` replaced by the narration spoken during them: of the
+    sentences of ``transcripts/<video_id>.vtt`` (read with ``read_transcript`` and
+    ``split_sentences``), the one that overlaps the segment longest. Segments whose video has no
+    transcript, or no sentence inside their span, are left out."""
+    sentences_of: dict[str, list] = {}
+    out = []
+    for seg in segments:
+        if seg.video_id not in sentences_of:
+            path = Path(transcripts) / f"{seg.video_id}.vtt"
+            sentences_of[seg.video_id] = split_sentences(read_transcript(path)) if path.exists() else []
+        overlaps = [(min(s.end, seg.end) - max(s.start, seg.start), s.text) for s in sentences_of[seg.video_id]]
+        overlap, text = max(overlaps, default=(0.0, ""))
+        if overlap > 0:
+            out.append(dataclasses.replace(seg, sentence=text))
+    return out

@@ -170,7 +170,7 @@ class DemoPipeline:
                 "model_dir": str(Path(result.model_dir).resolve().relative_to(self.out.resolve()))}
 
     def evaluate(self) -> dict[str, Any]:
-        from videobert.demo.evaluate import alignment_accuracy
+        from videobert.demo.evaluate import alignment_accuracy, narrated
         from videobert.model import VideoBertForPretraining
         from videobert.tasks.annotations import read_word_list, read_youcook_annotations
         from videobert.tasks.zero_shot import ZeroShotClassifier
@@ -183,7 +183,8 @@ class DemoPipeline:
         video_words = self.video_words()
         zero_shot = ZeroShotClassifier(model, tokenizer, verbs, objects).evaluate(segments, video_words)
         write_json_atomic(self.eval_dir / "zero_shot.json", zero_shot.to_dict())
-        alignment = alignment_accuracy(model, tokenizer, segments, video_words, seed=self.config.seed)
+        narration = narrated(segments, self.data / "heldout" / "transcripts")
+        alignment = alignment_accuracy(model, tokenizer, narration, video_words, seed=self.config.seed)
         write_json_atomic(self.eval_dir / "alignment.json", alignment)
 
         def summary(reports: dict, classes: int) -> dict[str, float]:

@@ -6,12 +6,15 @@ to 7 s, and the narrator says what happens while it happens, mostly in the words
 zero-shot prompt ("now let me show you how to spin the square."). The videos are real files
 encoded with PyAV in several codecs, frame rates and sizes; training videos come with a WebVTT
 transcript (a few on purpose without one, for the video-only stream); held-out videos come with
-YouCook II-style annotations instead, plus the verb and object vocabularies.
+YouCook II-style annotations (short imperative descriptions, "spin the red square"), the verb and
+object vocabularies, and their narration too (what ASR would give for them: the alignment
+evaluation pairs held-out video with it; training never reads it).
 
 Layout written by `generate_dataset(out_dir, config)`::
 
     train/videos/train_000.mp4 ...      train/transcripts/train_000.vtt ...
     heldout/videos/heldout_000.webm ... heldout/annotations.json   (YouCook II format)
+    heldout/transcripts/heldout_000.vtt ...
     verbs.txt  objects.txt              one word a line
     scripts.json                        the ground truth of every video (segments, codec, fps, size)
 
@@ -78,7 +81,8 @@ class Segment:
     x: float        # resting place on the stage (fractions) and angle (radians)
     y: float
     angle: float
-    sentence: str   # what the narrator (train) or the annotator (held-out) says
+    sentence: str     # what the narrator says while it happens
+    description: str  # what a YouCook II annotator would write ("spin the red square")
 
 
 @dataclass
@@ -111,7 +115,7 @@ def make_script(video_id: str, split: str, rng: np.random.Generator, config: Syn
         video_id=video_id, split=split, codec=str(_pick(rng, tuple(CODECS))), fps=int(_pick(rng, FRAME_RATES)),
         width=int(width), height=int(height), duration=0.0,
         background=BACKGROUND,
-        has_transcript=split == "train" and rng.random() >= config.untranscribed_fraction,
+        has_transcript=split == "heldout" or rng.random() >= config.untranscribed_fraction,
     )
     weights = np.array([w for w, _ in NARRATION], dtype=float)
     t = 0.0
@@ -122,15 +126,12 @@ def make_script(video_id: str, split: str, rng: np.random.Generator, config: Syn
         start = t + pause
         end = start + float(rng.uniform(*config.segment_seconds))
         verb, noun = str(_pick(rng, VERBS)), str(_pick(rng, SHAPES))
-        if split == "train":
-            template = NARRATION[int(rng.choice(len(NARRATION), p=weights / weights.sum()))][1]
-            sentence = template.format(verb=verb, noun=noun, colour=OBJECTS[noun][1])
-        else:  # YouCook II annotations are short imperative descriptions
-            sentence = f"{verb} the {OBJECTS[noun][1]} {noun}"
+        template = NARRATION[int(rng.choice(len(NARRATION), p=weights / weights.sum()))][1]
+        sentence = template.format(verb=verb, noun=noun, colour=OBJECTS[noun][1])
         script.segments.append(Segment(
             start=round(start, 3), end=round(end, 3), verb=verb, noun=noun,
             x=float(rng.uniform(0.3, 0.7)), y=float(rng.uniform(0.3, 0.7)), angle=float(rng.uniform(0, 2 * np.pi)),
-            sentence=sentence,
+            sentence=sentence, description=f"{verb} the {OBJECTS[noun][1]} {noun}",
         ))
         t = end
     script.duration = round(t + float(rng.uniform(*config.pause_seconds)), 3)
@@ -209,7 +210,7 @@ def youcook_annotations(scripts: list[VideoScript]) -> dict:
             "recipe_type": "synthetic",
             "video_url": script.file_name,
             "annotations": [
-                {"id": i, "segment": [s.start, s.end], "sentence": s.sentence, "verb": s.verb, "object": s.noun}
+                {"id": i, "segment": [s.start, s.end], "sentence": s.description, "verb": s.verb, "object": s.noun}
                 for i, s in enumerate(script.segments)
             ],
         }
@@ -224,6 +225,7 @@ class SyntheticDataset:
     train_videos: Path
     train_transcripts: Path
     heldout_videos: Path
+    heldout_transcripts: Path
     annotations: Path
     verbs: Path
     objects: Path
@@ -237,15 +239,17 @@ def generate_dataset(out_dir: str | os.PathLike, config: SyntheticConfig = Synth
     root = Path(out_dir)
     data = SyntheticDataset(
         root=root, train_videos=root / "train" / "videos", train_transcripts=root / "train" / "transcripts",
-        heldout_videos=root / "heldout" / "videos", annotations=root / "heldout" / "annotations.json",
+        heldout_videos=root / "heldout" / "videos", heldout_transcripts=root / "heldout" / "transcripts",
+        annotations=root / "heldout" / "annotations.json",
         verbs=root / "verbs.txt", objects=root / "objects.txt", scripts=make_scripts(config),
     )
     for script in tqdm(data.scripts, desc="generate videos", unit="video", disable=not progress):
-        videos = data.train_videos if script.split == "train" else data.heldout_videos
+        videos, transcripts = ((data.train_videos, data.train_transcripts) if script.split == "train"
+                               else (data.heldout_videos, data.heldout_transcripts))
         if not (videos / script.file_name).exists():
             encode_video(videos / script.file_name, script)
         if script.has_transcript:
-            write_text_atomic(data.train_transcripts / f"{script.video_id}.vtt", webvtt(script))
+            write_text_atomic(transcripts / f"{script.video_id}.vtt", webvtt(script))
     write_json_atomic(data.annotations, youcook_annotations([s for s in data.scripts if s.split == "heldout"]))
     write_text_atomic(data.verbs, "\n".join(VERBS) + "\n")
     write_text_atomic(data.objects, "\n".join(SHAPES) + "\n")

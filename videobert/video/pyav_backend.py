@@ -5,12 +5,18 @@ output slot are converted: swscale's unscaled YUV -> RGB path, then PyTorch's ui
 bilinear resize (the kernel torchvision's ``resize`` uses on uint8 tensors, so frames match the
 S3D weights' own transform; it measured ~1.7x faster than swscale's scaled conversion), then the
 centre crop.
+
+Conversion runs on a second thread, a clip's worth of frames behind the decoder: FFmpeg's frame
+threads keep about one core busy on typical sizes, and swscale and PyTorch release the GIL, so
+decoding and converting overlap instead of taking turns (benchmarks/RESULTS.md, video section).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import av
 import numpy as np
@@ -23,6 +29,9 @@ from .probe import expected_duration, open_video, stream_start
 from .sampling import ClipSpec, TimestampResampler, group_into_clips
 from .types import DecodeReport, RawClip
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class PyAVDecoder:
     name = "pyav"
@@ -32,35 +41,46 @@ class PyAVDecoder:
 
     def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport) -> Iterator[RawClip]:
         container, stream = open_video(path)
-        with container:
+        with container, ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobert-convert") as converter:
             stream.thread_type = "AUTO"
             stream.thread_count = self.threads
             report.expected_seconds = expected_duration(container, stream)
             report.start_seconds = stream_start(stream)
-            frames = self._resampled_frames(path, container, stream, spec, report)
+            shown = self._resampled_frames(path, container, stream, spec, report)
+            frames = mapped_ahead(converter, CenterCropConverter(spec), shown, ahead=spec.clip_frames)
             for frames_list, start, end in group_into_clips(frames, spec):
                 clip = np.stack(frames_list)
                 yield RawClip(rotate_frames(clip, report.rotation), start, end)
 
-    def _resampled_frames(self, path, container, stream, spec: ClipSpec, report: DecodeReport) -> Iterator[np.ndarray]:
+    def _resampled_frames(self, path, container, stream, spec: ClipSpec, report: DecodeReport) -> Iterator[av.VideoFrame]:
+        """The decoded frame shown in each output slot, in order (a frame repeats for repeated slots)."""
         resampler: TimestampResampler[av.VideoFrame] = TimestampResampler(spec.fps)
-        crop = CenterCropConverter(spec)
         try:
             for frame in container.decode(stream):
                 if resampler.frames_seen == 0:
                     report.rotation = frame.rotation
-                for shown in resampler.push(frame.time, frame):
-                    yield crop(shown)
+                yield from resampler.push(frame.time, frame)
         except av.FFmpegError as exc:
             if resampler.frames_seen == 0:
                 raise CorruptVideoError(path, f"no frame decodes: {exc}") from exc
             report.error = f"decoding stopped at {resampler.end_seconds:.2f} s: {exc}"
         if resampler.frames_seen == 0:
             raise CorruptVideoError(path, "the video stream has no decodable frames")
-        for shown in resampler.finish():
-            yield crop(shown)
+        yield from resampler.finish()
         report.first_time = resampler.first_time
         report.decoded_seconds = resampler.end_seconds
+
+
+def mapped_ahead(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
+    """``fn(item)`` for every item, in order, computed on ``pool`` while up to ``ahead`` more items
+    are produced. With a one-thread pool ``fn`` sees the items in order (the converter relies on it)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 class CenterCropConverter:
