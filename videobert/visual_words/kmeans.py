@@ -7,7 +7,8 @@ points, where per-op overhead and thread wake-ups would cost more than the arith
 is fitted on one thread: the C++ kernels are called directly (``LloydStepCPU``, threads=1) and
 the small per-node math is numpy (single-threaded), not torch ops that fan out to a thread pool
 (on a loaded machine each such wake-up can cost milliseconds). Parallelism in ``fit`` comes from
-routing the points, which is the part that grows with N.
+fitting the nodes of a level at once (hierarchical.py) and from routing the points, the part that
+grows with N.
 """
 
 from __future__ import annotations
