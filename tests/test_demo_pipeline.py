@@ -47,6 +47,10 @@ def test_demo_outputs_exist(small_run):
     out, _, report = small_run
     model_dir = out / report["outputs"]["model"]
     assert (model_dir / "config.json").exists() and (model_dir / "model.safetensors").exists()
+    # the model reads the demo's own WordPiece ids: its vocabulary goes with it, and fits it
+    vocab = (out / "data" / "vocab.txt").read_text(encoding="utf-8")
+    assert (model_dir / "vocab.txt").read_text(encoding="utf-8") == vocab
+    assert json.loads((model_dir / "config.json").read_text())["text_vocab_size"] == len(vocab.splitlines()) < 200
     assert any((out / report["outputs"]["tensorboard"]).rglob("events.out.tfevents*"))
     for key in ("loss_curves", "zero_shot", "zero_shot_per_class", "all_words", "heldout_video", "top_word"):
         with Image.open(out / report["outputs"][key]) as image:

@@ -12,7 +12,7 @@ from videobert.model import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.annotations import Segment
 from videobert.tasks.sources import save_video_words
 from videobert.tasks.zero_shot import ZeroShotClassifier
-from videobert.text import WordPieceTokenizer
+from videobert.text import WordPieceTokenizer, write_subset_vocab
 from videobert.vocab import UnifiedVocab
 
 VERBS = ["cut", "add", "sprinkle", "stir", "whisk", "pour"]
@@ -148,3 +148,25 @@ def test_cli_zero_shot(tmp_path, model):
     assert set(report["object"]["prior"]["per_class"]) == {"onion", "olive oil"}
     with Image.open(out / "zero_shot.png") as image:
         assert image.format == "PNG" and image.width > 400 and image.height > 400
+
+
+def test_cli_reads_the_tokenizer_saved_with_the_model(tmp_path):
+    """A model trained on a cut-down vocabulary (the demo's) carries its vocab.txt; the CLI uses it,
+    and a tokenizer of the wrong size is refused before anything runs."""
+    sentences = ["cut the onion.", "pour the olive oil.", f"now let me show you how to {' '.join(VERBS)} the {' '.join(OBJECTS)}."]
+    subset = write_subset_vocab(sentences, tmp_path / "vocab.txt")
+    torch.manual_seed(0)
+    VideoBertForPretraining(VideoBertConfig.tiny(text_vocab_size=subset.vocab_size)).save_pretrained(tmp_path / "model")
+    (tmp_path / "verbs.txt").write_text("\n".join(VERBS) + "\n")
+    (tmp_path / "objects.txt").write_text("\n".join(OBJECTS) + "\n")
+    (tmp_path / "ann.json").write_text(json.dumps({"database": {"vid1": {"subset": "validation", "duration": 12.0, "annotations": [
+        {"id": 0, "segment": [0, 12], "sentence": "Cut the onion."}]}}}))
+    save_video_words(tmp_path / "words.npz", {"vid1": (np.arange(8), clip_times(8))})
+    args = ["eval", "zero-shot", "--model", str(tmp_path / "model"), "--annotations", str(tmp_path / "ann.json"),
+            "--verbs", str(tmp_path / "verbs.txt"), "--objects", str(tmp_path / "objects.txt"),
+            "--video-words", str(tmp_path / "words.npz"), "--device", "cpu"]
+    with pytest.raises(ValueError, match=r"30522 ids but the model .* reads 1\d\d"):
+        main(args + ["--out", str(tmp_path / "bert")])  # the model directory has no vocab.txt yet: BERT's is the default
+    (tmp_path / "model" / "vocab.txt").write_bytes((tmp_path / "vocab.txt").read_bytes())
+    assert main(args + ["--out", str(tmp_path / "own")]) == 0
+    assert json.loads((tmp_path / "own" / "zero_shot.json").read_text())["num_segments"] == 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from videobert.text import WordPieceTokenizer, default_tokenizer_dir
+from videobert.text import WordPieceTokenizer, default_tokenizer_dir, write_subset_vocab
 from videobert.vocab import UnifiedVocab
 
 TEXTS = [
@@ -55,3 +55,23 @@ def test_missing_and_broken_files(tmp_path):
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(ValueError, match="tokenizer.json: cannot load"):
         WordPieceTokenizer(tmp_path / "tokenizer.json")
+
+
+def test_subset_vocab_tokenises_its_texts_as_bert_does(tokenizer, tmp_path):
+    texts = TEXTS[:2] + ["now let me show you how to spin the triangle."]
+    subset = write_subset_vocab(texts, tmp_path / "vocab.txt")
+    full_tokens = (default_tokenizer_dir() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    subset_tokens = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    vocab = UnifiedVocab()
+    assert subset_tokens[: vocab.mask_id + 1] == full_tokens[: vocab.mask_id + 1]  # the special ids stay BERT's
+    used = {i for ids in tokenizer.encode_batch(texts) for i in ids}
+    assert subset.vocab_size == vocab.mask_id + 1 + len(used) < 100 + len(used) + 10
+    for full_ids, subset_ids in zip(tokenizer.encode_batch(texts), subset.encode_batch(texts)):
+        assert [full_tokens[i] for i in full_ids] == [subset_tokens[i] for i in subset_ids]
+    assert subset.encode("kitchen") == [vocab.unk_id]  # a word outside the texts
+
+
+def test_subset_vocab_needs_berts_special_ids(tmp_path):
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "cut"]) + "\n")
+    with pytest.raises(ValueError, match="special tokens are not at BERT's ids"):
+        write_subset_vocab(["cut"], tmp_path / "subset.txt", base=tmp_path)

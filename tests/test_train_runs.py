@@ -179,3 +179,9 @@ def test_export_command_writes_a_from_pretrained_directory(reference, corpus, tm
     assert_same_outputs(tmp_path / "exported", Path(reference.model_dir), corpus, atol=0)
     with pytest.raises(FileNotFoundError, match="step_00000001"):
         main(["export", reference.out, str(tmp_path / "missing"), "--tag", "step_00000001"])
+
+
+def test_a_model_that_does_not_fit_the_corpus_is_refused(corpus, tmp_path):
+    model = VideoBertForPretraining(VideoBertConfig.tiny(text_vocab_size=200))
+    with pytest.raises(ValueError, match="text_vocab_size=30522 but the model has 200"):
+        pretrain(config(corpus, tmp_path), model=model)

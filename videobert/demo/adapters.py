@@ -32,10 +32,11 @@ def extract_features(videos_dir: str | os.PathLike, out_dir: str | os.PathLike, 
 
 
 def build_demo_corpus(out_dir: str | os.PathLike, video_words: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                      transcripts_dir: str | os.PathLike, seed: int, num_visual_words: int) -> dict[str, Any]:
+                      transcripts_dir: str | os.PathLike, tokenizer, seed: int, num_visual_words: int) -> dict[str, Any]:
     """The pretraining corpus of the training videos: each with its WebVTT transcript when it has
     one (``<transcripts_dir>/<video_id>.vtt``), else video-only. Every video goes to the corpus's
-    ``train`` split: the demo's held-out videos are separate files with their own annotations."""
+    ``train`` split: the demo's held-out videos are separate files with their own annotations.
+    ``tokenizer``: the demo's WordPiece tokenizer (its vocabulary sets the corpus's text ids)."""
     from videobert.corpus import CorpusConfig, build_corpus
 
     transcripts = Path(transcripts_dir)
@@ -45,5 +46,6 @@ def build_demo_corpus(out_dir: str | os.PathLike, video_words: Mapping[str, tupl
             vtt = transcripts / f"{video_id}.vtt"
             yield video_id, words, times, (vtt if vtt.exists() else None)
 
-    info = build_corpus(videos(), out_dir, CorpusConfig(heldout_fraction=0.0, seed=seed, num_visual_words=num_visual_words))
+    info = build_corpus(videos(), out_dir, CorpusConfig(heldout_fraction=0.0, seed=seed, num_visual_words=num_visual_words),
+                        tokenizer=tokenizer, text_vocab_size=tokenizer.vocab_size)
     return {"splits": info["splits"], "videos_failed": info["videos_failed"], "transcript_errors": info["transcript_errors"]}

@@ -32,7 +32,7 @@ import numpy as np
 
 from videobert.demo.config import DemoConfig
 from videobert.demo.stages import Stage, run_stages
-from videobert.utils.io import atomic_path, write_json_atomic
+from videobert.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,14 @@ class DemoPipeline:
         from videobert.demo.adapters import build_demo_corpus
 
         train = {k: v for k, v in self.video_words().items() if k.startswith("train_")}
-        return build_demo_corpus(self.corpus_dir, train, self.data / "train" / "transcripts", seed=self.config.seed,
-                                 num_visual_words=self.config.num_visual_words)
+        return build_demo_corpus(self.corpus_dir, train, self.data / "train" / "transcripts", self.tokenizer(),
+                                 seed=self.config.seed, num_visual_words=self.config.num_visual_words)
+
+    def tokenizer(self):
+        """WordPiece over the demo's own vocabulary (``data/vocab.txt``, written by ``generate``)."""
+        from videobert.text import WordPieceTokenizer
+
+        return WordPieceTokenizer(self.data / "vocab.txt")
 
     def pretrain(self) -> dict[str, Any]:
         import torch
@@ -142,7 +148,7 @@ class DemoPipeline:
         # The visual-word embeddings start from the words' S3D centroids (as in the paper); the
         # initial model is saved and the run starts from it.
         model = VideoBertForPretraining(VideoBertConfig.tiny(
-            hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+            text_vocab_size=self.tokenizer().vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
             intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words,
             visual_projection=c.visual_projection, loss_weights=LossWeights(alignment=c.alignment_loss_weight)))
         kmeans = HierarchicalKMeans.load(self.kmeans_path)
@@ -166,6 +172,8 @@ class DemoPipeline:
             result = pretrain(config)
         if not result.model_dir:
             raise RuntimeError(f"pretraining ended ({result.stopped} at step {result.step}) without exporting a model")
+        # the model reads the demo's text ids: its tokenizer goes with it (`videobert zero-shot` finds it there)
+        write_text_atomic(Path(result.model_dir) / "vocab.txt", self.tokenizer().path.read_text(encoding="utf-8"))
         return {"ranks": num_ranks, "steps": result.step, "final_loss": result.loss, "tokens_per_s": result.tokens_per_s,
                 "model_dir": str(Path(result.model_dir).resolve().relative_to(self.out.resolve()))}
 
@@ -174,10 +182,9 @@ class DemoPipeline:
         from videobert.model import VideoBertForPretraining
         from videobert.tasks.annotations import read_word_list, read_youcook_annotations
         from videobert.tasks.zero_shot import ZeroShotClassifier
-        from videobert.text import WordPieceTokenizer
 
         model = VideoBertForPretraining.from_pretrained(self.model_dir)
-        tokenizer = WordPieceTokenizer()
+        tokenizer = self.tokenizer()
         verbs, objects = read_word_list(self.data / "verbs.txt"), read_word_list(self.data / "objects.txt")
         segments = read_youcook_annotations(self.data / "heldout" / "annotations.json")
         video_words = self.video_words()

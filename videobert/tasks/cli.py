@@ -77,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="from_pretrained model directory")
+    parser.add_argument("--tokenizer", help="tokenizer.json or vocab.txt (default: the model directory's own, "
+                                            "else BERT uncased)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, or auto")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -99,6 +101,18 @@ def _load_model(args: argparse.Namespace):
     return VideoBertForPretraining.from_pretrained(args.model).to(device).eval()
 
 
+def _load_tokenizer(args: argparse.Namespace, model):
+    """The tokenizer given, else the one saved with the model, else BERT uncased; it must fit the model."""
+    from videobert.text import WordPieceTokenizer
+
+    own = [p for p in (Path(args.model) / "tokenizer.json", Path(args.model) / "vocab.txt") if p.exists()]
+    tokenizer = WordPieceTokenizer(args.tokenizer or (own[0] if own else None))
+    if tokenizer.vocab_size != model.config.text_vocab_size:
+        raise ValueError(f"tokenizer {tokenizer.path} has {tokenizer.vocab_size} ids but the model {args.model} reads "
+                         f"{model.config.text_vocab_size}: give the model's own with --tokenizer")
+    return tokenizer
+
+
 def _video_words(args: argparse.Namespace, video_ids=None):
     from videobert.tasks.sources import load_kmeans, load_video_words, words_from_features
 
@@ -114,11 +128,11 @@ def run_zero_shot(args: argparse.Namespace) -> int:
     from videobert.tasks.annotations import read_word_list, read_youcook_annotations
     from videobert.tasks.plots import plot_zero_shot_per_class
     from videobert.tasks.zero_shot import ZeroShotClassifier
-    from videobert.text import WordPieceTokenizer
     from videobert.utils.io import write_json_atomic
 
     segments = read_youcook_annotations(args.annotations, args.subset)
-    classifier = ZeroShotClassifier(_load_model(args), WordPieceTokenizer(), read_word_list(args.verbs),
+    model = _load_model(args)
+    classifier = ZeroShotClassifier(model, _load_tokenizer(args, model), read_word_list(args.verbs),
                                     read_word_list(args.objects), args.scoring, args.batch_size)
     result = classifier.evaluate(segments, _video_words(args, {s.video_id for s in segments})).to_dict()
     out = Path(args.out)
@@ -157,11 +171,11 @@ def run_forecast(args: argparse.Namespace) -> int:
 
 def run_text_to_video(args: argparse.Namespace) -> int:
     from videobert.tasks.text_to_video import text_to_video
-    from videobert.text import WordPieceTokenizer
     from videobert.utils.io import write_json_atomic
     from videobert.visual_words.gallery import ExemplarGallery, render_text_to_video
 
-    model, tokenizer = _load_model(args), WordPieceTokenizer()
+    model = _load_model(args)
+    tokenizer = _load_tokenizer(args, model)
     gallery = ExemplarGallery.load(args.gallery) if args.gallery else None
     out = Path(args.out)
     results = []
@@ -182,13 +196,13 @@ def run_export_features(args: argparse.Namespace) -> int:
     from videobert.tasks.annotations import read_youcook_annotations
     from videobert.tasks.export import SegmentInput, export_features
     from videobert.tasks.sources import segment_words
-    from videobert.text import WordPieceTokenizer
 
+    model = _load_model(args)
     segments: list[SegmentInput] = []
     if args.annotations:
         annotated = read_youcook_annotations(args.annotations)
         table = _video_words(args, {s.video_id for s in annotated})
-        texts = WordPieceTokenizer().encode_batch([s.sentence for s in annotated]) if args.with_text else None
+        texts = _load_tokenizer(args, model).encode_batch([s.sentence for s in annotated]) if args.with_text else None
         for i, s in enumerate(annotated):
             words = segment_words(*table[s.video_id], s.start, s.end) if s.video_id in table else []
             if len(words) == 0:
@@ -202,7 +216,7 @@ def run_export_features(args: argparse.Namespace) -> int:
             for a in range(0, len(words), n):
                 segments.append(SegmentInput(video_id, float(times[a, 0]), float(times[min(a + n, len(words)) - 1, 1]),
                                              tuple(words[a : a + n].tolist())))
-    paths = export_features(_load_model(args), segments, args.out, args.segments_per_shard, args.batch_size,
+    paths = export_features(model, segments, args.out, args.segments_per_shard, args.batch_size,
                             getattr(torch, args.dtype))
     print(f"exported {len(segments)} segments to {len(paths)} shard(s) in {args.out}")
     return 0

@@ -49,8 +49,14 @@ def dataset_factory(config: TrainConfig, split: str) -> DatasetFactory:
 
 
 def build_collator(config: TrainConfig, model: torch.nn.Module) -> Any:
-    """The masking collator for the model's vocabulary sizes."""
+    """The masking collator for the model's vocabulary sizes, which must be the corpus's."""
     from videobert.corpus import MaskingCollator
+    from videobert.corpus.store import read_corpus_info
 
+    info = read_corpus_info(config.data.corpus) if config.data.corpus else {}
+    for key in ("text_vocab_size", "num_visual_words"):
+        if key in info and info[key] != getattr(model.config, key):
+            raise ValueError(f"corpus {config.data.corpus} has {key}={info[key]} but the model has {getattr(model.config, key)}: "
+                             f"build the corpus with the model's tokenizer and visual words, or the model for the corpus")
     vocab = UnifiedVocab(text_vocab_size=model.config.text_vocab_size, num_visual_words=model.config.num_visual_words)
     return MaskingCollator(vocab=vocab, max_length=config.data.max_length, mask_prob=config.data.mask_prob)
