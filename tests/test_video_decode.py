@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from videobert.video import S3D_MEAN, S3D_STD, read_clips, read_raw_clips
+from videobert.video import S3D_MEAN, S3D_STD, normalize_clips, read_clips, read_raw_clips
 from videobert.video.sampling import ClipSpec
 from videobert.video.synthetic import CODECS, write_video
 
@@ -92,3 +92,15 @@ def test_size_and_clip_length_options(tmp_path):
 def test_audio_track_is_ignored(tmp_path):
     path = write_video(tmp_path / "av.mp4", frames=30, width=64, height=48, audio=True)
     assert [(c.start, c.end) for c in read_clips(path, size=32)] == [(0.0, pytest.approx(1.0))]
+
+
+def test_normalize_clips_matches_the_formula_on_any_leading_shape():
+    frames = torch.randint(0, 256, (2, 4, 5, 6, 3), dtype=torch.uint8)
+    mean, std = torch.tensor(S3D_MEAN), torch.tensor(S3D_STD)
+    expected = ((frames.float() / 255 - mean) / std).movedim(-1, -4)
+    out = normalize_clips(frames)
+    assert out.shape == (2, 3, 4, 5, 6) and out.is_contiguous()
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    assert normalize_clips(frames, torch.bfloat16).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="expected uint8 frames"):
+        normalize_clips(frames.float())

@@ -1,14 +1,14 @@
-"""PyAV (FFmpeg) decoding: any codec FFmpeg reads, on the CPU, frame-threaded.
+"""PyAV (FFmpeg) decoding: any codec FFmpeg reads, on the CPU.
 
 Frames are decoded in order, resampled by presentation time, and only the frames that fill an
 output slot are converted: swscale's unscaled YUV -> RGB path, then PyTorch's uint8 antialiased
 bilinear resize (the kernel torchvision's ``resize`` uses on uint8 tensors, so frames match the
-S3D weights' own transform; it measured ~1.7x faster than swscale's scaled conversion), then the
-centre crop.
+S3D weights' own transform; swscale's scaled conversion measured no faster and 7-10 levels away
+on average), then the centre crop.
 
-Conversion runs on a second thread, a clip's worth of frames behind the decoder: FFmpeg's frame
-threads keep about one core busy on typical sizes, and swscale and PyTorch release the GIL, so
-decoding and converting overlap instead of taking turns (benchmarks/RESULTS.md, video section).
+Conversion runs on a second thread, a clip's worth of frames behind the decoder, and decoding
+leaves it a core; swscale and PyTorch release the GIL, so decoding and converting overlap instead
+of taking turns (benchmarks/RESULTS.md, video section).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 import torch
 import torch.nn.functional as F
 
@@ -36,8 +37,11 @@ R = TypeVar("R")
 class PyAVDecoder:
     name = "pyav"
 
-    def __init__(self, threads: int = 0):
-        self.threads = threads  # 0: FFmpeg picks per core count
+    def __init__(self, threads: int | None = None):
+        # FFmpeg decoding threads (0: FFmpeg's own choice, cores + 1). The default leaves one core to
+        # the conversion thread: on 2 cores, one decoding thread beside it measured 10-15% faster
+        # than FFmpeg's frame threads at 640x360 and 720p (benchmarks/RESULTS.md, video section).
+        self.threads = max(1, (os.cpu_count() or 1) - 1) if threads is None else threads
 
     def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport) -> Iterator[RawClip]:
         container, stream = open_video(path)
@@ -84,9 +88,14 @@ def mapped_ahead(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable
 
 
 class CenterCropConverter:
-    """VideoFrame -> uint8 ``[size, size, 3]`` RGB; repeats of the same frame are converted once."""
+    """VideoFrame -> uint8 ``[size, size, 3]`` RGB; repeats of the same frame are converted once.
+
+    One reformatter serves every frame: ``frame.to_ndarray(format=...)`` would build a new swscale
+    context for each new frame, which costs more than the conversion itself (0.75 vs 0.28 ms per
+    640x360 frame). Not thread-safe: one converter per decoding thread."""
 
     def __init__(self, spec: ClipSpec):
+        self.reformatter = VideoReformatter()
         self.resize = spec.resize_size
         self.margin = (spec.resize_size - spec.size) // 2
         self.size = spec.size
@@ -95,7 +104,7 @@ class CenterCropConverter:
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self._last is not None and self._last[0] is frame:
             return self._last[1]
-        rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None]  # channels-last view
+        rgb = torch.from_numpy(self.reformatter.reformat(frame, format="rgb24").to_ndarray()).permute(2, 0, 1)[None]  # channels-last view
         resized = F.interpolate(rgb, size=(self.resize, self.resize), mode="bilinear", antialias=True, align_corners=False)
         m, s = self.margin, self.size
         array = resized[0, :, m:m + s, m:m + s].permute(1, 2, 0).numpy()
