@@ -14,25 +14,21 @@ of taking turns (benchmarks/RESULTS.md, video section).
 from __future__ import annotations
 
 import os
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Iterator
 
 import av
 import numpy as np
-from av.video.reformatter import VideoReformatter
 import torch
 import torch.nn.functional as F
+from av.video.reformatter import VideoReformatter
 
+from .ahead import mapped_ahead
 from .errors import CorruptVideoError
 from .preprocess import rotate_frames
 from .probe import expected_duration, open_video, stream_start
 from .sampling import ClipSpec, TimestampResampler, group_into_clips
 from .types import DecodeReport, RawClip
-
-T = TypeVar("T")
-R = TypeVar("R")
-
 
 class PyAVDecoder:
     name = "pyav"
@@ -73,18 +69,6 @@ class PyAVDecoder:
         yield from resampler.finish()
         report.first_time = resampler.first_time
         report.decoded_seconds = resampler.end_seconds
-
-
-def mapped_ahead(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
-    """``fn(item)`` for every item, in order, computed on ``pool`` while up to ``ahead`` more items
-    are produced. With a one-thread pool ``fn`` sees the items in order (the converter relies on it)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) > ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 class CenterCropConverter:

@@ -1,0 +1,23 @@
+"""Overlap a sequential producer with the work on its items: the producer keeps running on the
+calling thread while a pool works on what it has already produced."""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def mapped_ahead(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
+    """``fn(item)`` for every item, in order, computed on ``pool`` while up to ``ahead`` more items
+    are produced. With a one-thread pool ``fn`` sees the items in order (the converter relies on it)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) > ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
