@@ -147,9 +147,11 @@ class DemoPipeline:
         seed_everything(c.seed)
         # The visual-word embeddings start from the words' S3D centroids (as in the paper); the
         # initial model is saved and the run starts from it.
+        tokenizer = self.tokenizer()
         model = VideoBertForPretraining(VideoBertConfig.tiny(
-            text_vocab_size=self.tokenizer().vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
-            intermediate_size=c.intermediate_size, max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words,
+            text_vocab_size=tokenizer.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
+            num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
+            max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words,
             visual_projection=c.visual_projection, loss_weights=LossWeights(alignment=c.alignment_loss_weight)))
         kmeans = HierarchicalKMeans.load(self.kmeans_path)
         model.init_visual_embeddings(torch.as_tensor(np.asarray(kmeans.leaf_centroids), dtype=torch.float32), seed=c.seed)
@@ -172,8 +174,8 @@ class DemoPipeline:
             result = pretrain(config)
         if not result.model_dir:
             raise RuntimeError(f"pretraining ended ({result.stopped} at step {result.step}) without exporting a model")
-        # the model reads the demo's text ids: its tokenizer goes with it (`videobert zero-shot` finds it there)
-        write_text_atomic(Path(result.model_dir) / "vocab.txt", self.tokenizer().path.read_text(encoding="utf-8"))
+        # the model reads the demo's text ids: its vocabulary goes with it (`videobert eval` finds it there)
+        write_text_atomic(Path(result.model_dir) / "vocab.txt", tokenizer.path.read_text(encoding="utf-8"))
         return {"ranks": num_ranks, "steps": result.step, "final_loss": result.loss, "tokens_per_s": result.tokens_per_s,
                 "model_dir": str(Path(result.model_dir).resolve().relative_to(self.out.resolve()))}
 

@@ -35,7 +35,7 @@ class PyAVDecoder:
 
     def __init__(self, threads: int | None = None):
         # FFmpeg decoding threads (0: FFmpeg's own choice, cores + 1). The default leaves one core to
-        # the conversion thread: on 2 cores, one decoding thread beside it measured 10-15% faster
+        # the conversion thread: on 2 cores, one decoding thread beside it measured 6-15% faster
         # than FFmpeg's frame threads at 640x360 and 720p (benchmarks/RESULTS.md, video section).
         self.threads = max(1, (os.cpu_count() or 1) - 1) if threads is None else threads
 
