@@ -55,7 +55,7 @@ def test_embed_is_the_mean_of_the_last_block(model):
         features = model.embed(clips)
         direct = model.features(clips).mean(dim=(2, 3, 4))
     assert features.shape == (2, 1024)
-    assert torch.allclose(features, direct)
+    torch.testing.assert_close(features, direct, atol=1e-5, rtol=1e-4)  # embed runs channels_last_3d: other sum order
     with pytest.raises(ValueError, match=r"clips \[n, 3, T, H, W\]"):
         model.embed(torch.randn(3, 8, 64, 64))
 

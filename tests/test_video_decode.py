@@ -99,7 +99,7 @@ def test_normalize_clips_matches_the_formula_on_any_leading_shape():
     mean, std = torch.tensor(S3D_MEAN), torch.tensor(S3D_STD)
     expected = ((frames.float() / 255 - mean) / std).movedim(-1, -4)
     out = normalize_clips(frames)
-    assert out.shape == (2, 3, 4, 5, 6) and out.is_contiguous()
+    assert out.shape == (2, 3, 4, 5, 6) and out.is_contiguous(memory_format=torch.channels_last_3d)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
     assert normalize_clips(frames, torch.bfloat16).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="expected uint8 frames"):

@@ -196,7 +196,6 @@ class Extractor:
         frames = frames.to(self.device, non_blocking=True)
         clips = normalize_clips(frames, self.dtype)
         if self.device.type == "cuda":
-            clips = clips.contiguous(memory_format=torch.channels_last_3d)
             with torch.autocast("cuda", dtype=self.dtype):
                 return self.model.embed(clips).float().cpu().numpy()
         return self.model.embed(clips).float().numpy()

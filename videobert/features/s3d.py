@@ -120,6 +120,9 @@ class S3D(nn.Module):
             raise ValueError(f"S3D.embed expects clips [n, 3, T, H, W], got shape {tuple(clips.shape)}")
         if clips.shape[2] < 8 or min(clips.shape[3:]) < 32:
             raise ValueError(f"S3D.embed needs T >= 8 frames and H, W >= 32 pixels, got {tuple(clips.shape)}")
+        # channels_last_3d: about 2x faster on the CPU (see normalize_clips) and what cuDNN prefers;
+        # free when the clips come from normalize_clips already in that layout
+        clips = clips.contiguous(memory_format=torch.channels_last_3d)
         return torch.mean(self.features(clips), dim=(2, 3, 4))
 
     @classmethod

@@ -37,9 +37,10 @@ def normalize_clips(frames: torch.Tensor, dtype: torch.dtype = torch.float32) ->
         raise ValueError(f"expected uint8 frames [..., T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
     mean = torch.tensor(S3D_MEAN, device=frames.device, dtype=torch.float32)
     std = torch.tensor(S3D_STD, device=frames.device, dtype=torch.float32)
-    per_channel = (3, 1, 1, 1)
-    # channels first while still uint8: the arithmetic then runs on long contiguous planes (a
-    # trailing dimension of 3 vectorises poorly; measured 2.6 vs 4.2 ms per 30 x 224 x 224 clip)
-    x = frames.movedim(-1, -4).contiguous().to(torch.float32)  # [..., 3, T, H, W]
-    x.mul_((1.0 / (255.0 * std)).view(per_channel)).sub_((mean / std).view(per_channel))
-    return x.to(dtype)
+    scale = 1.0 / (255.0 * std)
+    x = torch.addcmul(-mean / std, frames.to(torch.float32), scale)  # [..., T, H, W, 3]
+    # Returned as a view with the channels innermost: for a batch that is channels_last_3d, the
+    # layout in which CPU convolutions run S3D about 2x faster (33 vs 16 clips/s at 64 px, 9.3 vs
+    # 4.8 at 112 px). Normalising channels-first was quicker by itself (2.6 vs 4.2 ms a clip) but
+    # handed the network the slow layout.
+    return x.movedim(-1, -4).to(dtype)
