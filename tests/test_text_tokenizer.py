@@ -65,7 +65,7 @@ def test_subset_vocab_tokenises_its_texts_as_bert_does(tokenizer, tmp_path):
     vocab = UnifiedVocab()
     assert subset_tokens[: vocab.mask_id + 1] == full_tokens[: vocab.mask_id + 1]  # the special ids stay BERT's
     used = {i for ids in tokenizer.encode_batch(texts) for i in ids}
-    assert subset.vocab_size == vocab.mask_id + 1 + len(used) < 100 + len(used) + 10
+    assert subset.vocab_size == vocab.mask_id + 1 + len(used)
     for full_ids, subset_ids in zip(tokenizer.encode_batch(texts), subset.encode_batch(texts)):
         assert [full_tokens[i] for i in full_ids] == [subset_tokens[i] for i in subset_ids]
     assert subset.encode("kitchen") == [vocab.unk_id]  # a word outside the texts
