@@ -105,8 +105,13 @@ def _load_tokenizer(args: argparse.Namespace, model):
     """The tokenizer given, else the one saved with the model, else BERT uncased; it must fit the model."""
     from videobert.text import WordPieceTokenizer
 
-    own = [p for p in (Path(args.model) / "tokenizer.json", Path(args.model) / "vocab.txt") if p.exists()]
-    tokenizer = WordPieceTokenizer(args.tokenizer or (own[0] if own else None))
+    if args.tokenizer:
+        tokenizer = WordPieceTokenizer(args.tokenizer)
+    else:
+        try:
+            tokenizer = WordPieceTokenizer(args.model)  # the model directory's own tokenizer.json / vocab.txt
+        except FileNotFoundError:
+            tokenizer = WordPieceTokenizer()
     if tokenizer.vocab_size != model.config.text_vocab_size:
         raise ValueError(f"tokenizer {tokenizer.path} has {tokenizer.vocab_size} ids but the model {args.model} reads "
                          f"{model.config.text_vocab_size}: give the model's own with --tokenizer")

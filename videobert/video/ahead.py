@@ -11,13 +11,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def mapped_ahead(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
-    """``fn(item)`` for every item, in order, computed on ``pool`` while up to ``ahead`` more items
-    are produced. With a one-thread pool ``fn`` sees the items in order (the converter relies on it)."""
+def mapped_ahead(fn: Callable[[T], R], items: Iterable[T], ahead: int, thread_name: str) -> Iterator[R]:
+    """``fn(item)`` for every item, in order, computed on one worker thread (so ``fn`` sees the items
+    in order, as the frame converter needs) while up to ``ahead`` more items are produced."""
     pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) > ahead:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name) as pool:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
             yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()

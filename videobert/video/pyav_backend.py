@@ -14,7 +14,7 @@ of taking turns (benchmarks/RESULTS.md, video section).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from typing import Iterator
 
 import av
@@ -41,16 +41,17 @@ class PyAVDecoder:
 
     def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport) -> Iterator[RawClip]:
         container, stream = open_video(path)
-        with container, ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobert-convert") as converter:
+        with container:
             stream.thread_type = "AUTO"
             stream.thread_count = self.threads
             report.expected_seconds = expected_duration(container, stream)
             report.start_seconds = stream_start(stream)
             shown = self._resampled_frames(path, container, stream, spec, report)
-            frames = mapped_ahead(converter, CenterCropConverter(spec), shown, ahead=spec.clip_frames)
-            for frames_list, start, end in group_into_clips(frames, spec):
-                clip = np.stack(frames_list)
-                yield RawClip(rotate_frames(clip, report.rotation), start, end)
+            # closed before the container: the conversion thread finishes first, even on an early exit
+            with closing(mapped_ahead(CenterCropConverter(spec), shown, spec.clip_frames, "videobert-convert")) as frames:
+                for frames_list, start, end in group_into_clips(frames, spec):
+                    clip = np.stack(frames_list)
+                    yield RawClip(rotate_frames(clip, report.rotation), start, end)
 
     def _resampled_frames(self, path, container, stream, spec: ClipSpec, report: DecodeReport) -> Iterator[av.VideoFrame]:
         """The decoded frame shown in each output slot, in order (a frame repeats for repeated slots)."""
@@ -88,7 +89,8 @@ class CenterCropConverter:
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self._last is not None and self._last[0] is frame:
             return self._last[1]
-        rgb = torch.from_numpy(self.reformatter.reformat(frame, format="rgb24").to_ndarray()).permute(2, 0, 1)[None]  # channels-last view
+        rgb = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
+        rgb = torch.from_numpy(rgb).permute(2, 0, 1)[None]  # channels-last view
         resized = F.interpolate(rgb, size=(self.resize, self.resize), mode="bilinear", antialias=True, align_corners=False)
         m, s = self.margin, self.size
         array = resized[0, :, m:m + s, m:m + s].permute(1, 2, 0).numpy()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import torch
@@ -82,8 +81,7 @@ def read_clips(path: str | os.PathLike, fps: float = 20, clip_frames: int = 30, 
         return Clip(normalize_clips(torch.from_numpy(raw.frames)), raw.start, raw.end)
 
     # normalising (4.5 M values a clip) on its own thread keeps the decoder going meanwhile
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="videobert-normalize") as pool:
-        yield from mapped_ahead(pool, normalized, read_raw_clips(path, spec, backend), ahead=1)
+    yield from mapped_ahead(normalized, read_raw_clips(path, spec, backend), ahead=1, thread_name="videobert-normalize")
 
 
 def truncation_of(path: str | os.PathLike, report: DecodeReport, clips: int) -> TruncatedVideoWarning | None:
