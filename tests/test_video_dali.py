@@ -1,9 +1,10 @@
 """The DALI backend (CPU: VP8/VP9/MJPEG) agrees with PyAV: same clips and times, frames close.
 
-Tolerance (uint8 levels of 255, measured ~2 mean / 11-15 p99 / 26-40 max): mean <= 3 and 99th
-percentile <= 16. The backends round YUV->RGB and upsample chroma differently (FFmpeg's swscale
-vs DALI's converter), and resize with different kernels; the largest differences sit on the sharp
-white/colour edge of the synthetic frames.
+Tolerance (uint8 levels of 255, measured 0.3 mean / 3-6 p99 / 15-21 max): mean <= 1 and 99th
+percentile <= 8. The backends take different routes (PyAV: the YUV planes resized, then converted
+to RGB; DALI: converted to RGB, then resized) and resize with different kernels;
+the largest differences sit on the sharp white/colour edge of the synthetic frames. (With swscale's
+RGB conversion, which truncates, PyAV read ~2 levels away on average, p99 11-15.)
 """
 
 from fractions import Fraction
@@ -15,7 +16,7 @@ from videobert.video import UnsupportedCodecError, read_clips, read_raw_clips
 from videobert.video.sampling import ClipSpec
 from videobert.video.synthetic import write_video
 
-MEAN_LEVELS, P99_LEVELS = 3.0, 16.0
+MEAN_LEVELS, P99_LEVELS = 1.0, 8.0
 
 
 @pytest.mark.parametrize("codec,suffix,fps", [("libvpx-vp9", ".webm", 30), ("libvpx-vp9", ".webm", Fraction(30000, 1001)),

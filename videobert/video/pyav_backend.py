@@ -1,13 +1,12 @@
 """PyAV (FFmpeg) decoding: any codec FFmpeg reads, on the CPU.
 
 Frames are decoded in order, resampled by presentation time, and only the frames that fill an
-output slot are converted: swscale's unscaled YUV -> RGB path, then PyTorch's uint8 antialiased
-bilinear resize (the kernel torchvision's ``resize`` uses on uint8 tensors, so frames match the
-S3D weights' own transform; swscale's scaled conversion measured no faster and 7-10 levels away
-on average), then the centre crop.
+output slot are converted: resized with antialiased bilinear filtering (the weights of
+torchvision's ``resize``, so frames match the S3D weights' own transform; swscale's scaling measured
+7-10 levels away on average), centre-cropped and converted to RGB (see CenterCropConverter).
 
 Conversion runs on a second thread, a clip's worth of frames behind the decoder, and decoding
-leaves it a core; swscale and PyTorch release the GIL, so decoding and converting overlap instead
+leaves it a core; the conversion kernels release the GIL, so decoding and converting overlap instead
 of taking turns (benchmarks/RESULTS.md, video section).
 """
 
@@ -23,12 +22,16 @@ import torch
 import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
+from videobert.ops.backends import compiled_module
+from videobert.ops.frame_resize import frame_resize, yuv_to_rgb_affine
+
 from .ahead import mapped_ahead
 from .errors import CorruptVideoError
 from .preprocess import rotate_frames
 from .probe import expected_duration, open_video, stream_start
 from .sampling import ClipSpec, TimestampResampler, group_into_clips
 from .types import DecodeReport, RawClip
+
 
 class PyAVDecoder:
     name = "pyav"
@@ -72,27 +75,57 @@ class PyAVDecoder:
         report.decoded_seconds = resampler.end_seconds
 
 
+# 8-bit planar YUV formats the frame_resize kernel takes directly (-> full range?); decoders give
+# these for nearly all H.264 / HEVC / VP9 / AV1 / MPEG-4 / MJPEG video.
+PLANAR_YUV_FULL_RANGE = {"yuv420p": False, "yuv422p": False, "yuv444p": False,
+                         "yuvj420p": True, "yuvj422p": True, "yuvj444p": True}
+# FFmpeg's AVColorSpace values -> colour matrix; unspecified and the rest: BT.601, as swscale does
+COLOUR_MATRICES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+JPEG_RANGE = 2  # AVCOL_RANGE_JPEG
+
+
 class CenterCropConverter:
     """VideoFrame -> uint8 ``[size, size, 3]`` RGB; repeats of the same frame are converted once.
 
-    One reformatter serves every frame: ``frame.to_ndarray(format=...)`` would build a new swscale
-    context for each new frame, which costs more than the conversion itself (0.75 vs 0.28 ms per
-    640x360 frame). Not thread-safe: one converter per decoding thread."""
+    8-bit planar YUV frames go through ``videobert.ops.frame_resize`` (the planes resized, then
+    only the output pixels converted: 0.15 ms per 640x360 frame against 0.33 ms for the route
+    below), with the frame's own colour matrix and range. Other formats (10-bit, NV12, RGB, grey)
+    are converted to RGB by swscale through one shared reformatter (``frame.to_ndarray`` would
+    build a new swscale context for every frame: 0.75 vs 0.28 ms) and resized by PyTorch. The two
+    routes agree to rounding, except that swscale's fast conversion truncates (its RGB is about one
+    level darker). Not thread-safe: one converter per decoding thread."""
 
     def __init__(self, spec: ClipSpec):
         self.reformatter = VideoReformatter()
         self.resize = spec.resize_size
         self.margin = (spec.resize_size - spec.size) // 2
         self.size = spec.size
+        self.planar_kernel = compiled_module("_C") is not None
         self._last: tuple[av.VideoFrame, np.ndarray] | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self._last is not None and self._last[0] is frame:
             return self._last[1]
+        full_range = PLANAR_YUV_FULL_RANGE.get(frame.format.name)
+        if full_range is not None and self.planar_kernel:
+            array = self._from_planes(frame, full_range or frame.color_range == JPEG_RANGE)
+        else:
+            array = self._through_rgb(frame)
+        self._last = (frame, array)
+        return array
+
+    def _from_planes(self, frame: av.VideoFrame, full_range: bool) -> np.ndarray:
+        y, u, v = (torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width])
+                   for p in frame.planes)
+        affine = yuv_to_rgb_affine(COLOUR_MATRICES.get(frame.colorspace, "bt601"), full_range)
+        array = np.empty((self.size, self.size, 3), np.uint8)
+        crop = (self.margin, self.margin, self.size, self.size)
+        frame_resize(y, u, v, affine, (self.resize, self.resize), crop, out=torch.from_numpy(array), backend="cpu")
+        return array
+
+    def _through_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         rgb = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
         rgb = torch.from_numpy(rgb).permute(2, 0, 1)[None]  # channels-last view
         resized = F.interpolate(rgb, size=(self.resize, self.resize), mode="bilinear", antialias=True, align_corners=False)
         m, s = self.margin, self.size
-        array = resized[0, :, m:m + s, m:m + s].permute(1, 2, 0).numpy()
-        self._last = (frame, array)
-        return array
+        return resized[0, :, m:m + s, m:m + s].permute(1, 2, 0).numpy()

@@ -56,15 +56,16 @@ def _noise(width: int, height: int, seed: int) -> np.ndarray:
 
 def write_video(path: str | os.PathLike, codec: str = "libx264", fps: float | Fraction = 30, frames: int = 60,
                 width: int = 96, height: int = 64, times: Sequence[float] | None = None, rotation: int = 0,
-                audio: bool = False, textured: bool = False) -> str:
+                audio: bool = False, textured: bool = False, pix_fmt: str | None = None) -> str:
     """Write a synthetic video and return its path.
 
     ``fps`` may be fractional (``Fraction(30000, 1001)`` for 29.97); ``times`` (seconds, one per
     frame, increasing) makes a variable-frame-rate file (on a 1/90000 time base); ``rotation`` sets
     the display matrix (degrees counter-clockwise; MP4/MOV only); ``audio`` adds a sine track;
-    ``textured`` writes :func:`textured_frame` instead of :func:`synthetic_frame`.
+    ``textured`` writes :func:`textured_frame` instead of :func:`synthetic_frame`; ``pix_fmt``
+    overrides the codec's pixel format in :data:`CODECS` (``codec`` may then be one not listed there).
     """
-    pix_fmt, _ = CODECS[codec]
+    pix_fmt = pix_fmt or CODECS[codec][0]
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(os.fspath(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
