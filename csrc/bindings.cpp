@@ -43,17 +43,22 @@ PYBIND11_MODULE(_C, m) {
       [](std::uintptr_t y, int64_t y_stride, int y_width, int y_height, std::uintptr_t u,
          std::uintptr_t v, int64_t uv_stride, int uv_width, int uv_height, int resize_h,
          int resize_w, int top, int left, int out_h, int out_w, std::uintptr_t affine,
-         std::uintptr_t out, int64_t out_stride) {
+         std::uintptr_t norm, std::uintptr_t out, int64_t out_stride) {
         const videobert::Plane luma{ptr<const uint8_t>(y), y_stride, y_width, y_height};
         const videobert::Plane cb{ptr<const uint8_t>(u), uv_stride, uv_width, uv_height};
         const videobert::Plane cr{ptr<const uint8_t>(v), uv_stride, uv_width, uv_height};
-        videobert::frame_resize_cpu(luma, cb, cr, resize_h, resize_w, top, left, out_h, out_w,
-                                    ptr<const float>(affine), ptr<uint8_t>(out), out_stride);
+        if (norm == 0)  // uint8 levels
+          videobert::frame_resize_cpu(luma, cb, cr, resize_h, resize_w, top, left, out_h, out_w,
+                                      ptr<const float>(affine), ptr<uint8_t>(out), out_stride);
+        else  // float32, normalised
+          videobert::frame_resize_normalized_cpu(luma, cb, cr, resize_h, resize_w, top, left, out_h,
+                                                 out_w, ptr<const float>(affine), ptr<const float>(norm),
+                                                 ptr<float>(out), out_stride);
       },
       py::arg("y"), py::arg("y_stride"), py::arg("y_width"), py::arg("y_height"), py::arg("u"),
       py::arg("v"), py::arg("uv_stride"), py::arg("uv_width"), py::arg("uv_height"),
       py::arg("resize_h"), py::arg("resize_w"), py::arg("top"), py::arg("left"), py::arg("out_h"),
-      py::arg("out_w"), py::arg("affine"), py::arg("out"), py::arg("out_stride"),
+      py::arg("out_w"), py::arg("affine"), py::arg("norm"), py::arg("out"), py::arg("out_stride"),
       py::call_guard<py::gil_scoped_release>());
   m.def("hkmeans_cpu_isa", &videobert::hkmeans_cpu_isa,
         "the SIMD variant of the assignment kernel chosen for this CPU at load time");

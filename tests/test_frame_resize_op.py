@@ -10,6 +10,7 @@ from av.video.reformatter import VideoReformatter
 
 from videobert.ops import frame_resize, yuv_to_rgb_affine
 from videobert.ops.frame_resize_reference import frame_resize_reference
+from videobert.video import S3D_MEAN, S3D_STD, normalize_clips
 from videobert.video.synthetic import write_video
 
 
@@ -56,8 +57,25 @@ def test_out_argument_and_backend_choice():
     result = frame_resize(y, u, v, affine, (16, 16), (4, 4, 8, 8), out=out)  # auto: cpu for CPU tensors
     assert result.data_ptr() == out.data_ptr()
     torch.testing.assert_close(frame_resize(y, u, v, affine, (16, 16), (4, 4, 8, 8), backend="reference"), out, atol=1, rtol=0)
-    with pytest.raises(ValueError, match="out must be a contiguous CPU uint8"):
+    with pytest.raises(ValueError, match=r"out must be a contiguous torch.uint8 \[8, 8, 3\] tensor"):
         frame_resize(y, u, v, affine, (16, 16), (4, 4, 8, 8), out=torch.empty(8, 8, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"out must be a contiguous torch.float32"):
+        frame_resize(y, u, v, affine, (16, 16), (4, 4, 8, 8), out=out, normalize=(S3D_MEAN, S3D_STD))
+
+
+@pytest.mark.parametrize("luma,chroma,resize,crop", GEOMETRIES[:5])
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
+def test_normalized_output_is_normalize_clips_of_the_levels(luma, chroma, resize, crop, backend):
+    """normalize=(mean, std) gives in one pass what normalize_clips gives on the uint8 result."""
+    y, u, v = planes(*luma, *chroma, seed=3)
+    affine = yuv_to_rgb_affine()
+    levels = frame_resize(y, u, v, affine, resize, crop, backend=backend)
+    normalized = frame_resize(y, u, v, affine, resize, crop, normalize=(S3D_MEAN, S3D_STD), backend=backend)
+    assert normalized.dtype == torch.float32 and normalized.shape == levels.shape
+    expected = normalize_clips(levels[None]).movedim(-4, -1)[0]
+    torch.testing.assert_close(normalized, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="normalize must be"):
+        frame_resize(y, u, v, affine, resize, crop, normalize=((0.5, 0.5), (0.2, 0.2)), backend=backend)
 
 
 # (Y, U, V) -> RGB of the standards' colour bars (75%/100% levels) and the extremes

@@ -56,6 +56,19 @@ def test_pixel_formats_give_the_same_picture(tmp_path, codec, pix_fmt):
     assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 12
 
 
+@pytest.mark.parametrize("codec,pix_fmt", [("libx264", "yuv420p"), ("ffv1", "bgr0")])
+def test_read_clips_is_normalize_clips_of_read_raw_clips(tmp_path, codec, pix_fmt):
+    """read_clips normalises while converting (the kernel route) or after (the swscale route);
+    either way it gives normalize_clips of the uint8 clips, in S3D's fast channels-last layout."""
+    path = write_video(tmp_path / "v.mkv", codec=codec, pix_fmt=pix_fmt, frames=40, width=80, height=48)
+    raw = list(read_raw_clips(path, ClipSpec(fps=20, clip_frames=8, size=32), backend="pyav"))
+    clips = list(read_clips(path, fps=20, clip_frames=8, size=32, backend="pyav"))
+    assert [(c.start, c.end) for c in clips] == [(c.start, c.end) for c in raw]
+    for clip, uint8 in zip(clips, raw):
+        assert clip.frames.shape == (3, 8, 32, 32) and clip.frames.movedim(0, -1).is_contiguous()  # [T, H, W, 3] in memory
+        torch.testing.assert_close(clip.frames, normalize_clips(torch.from_numpy(uint8.frames)), atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("fps", [24, 25, Fraction(30000, 1001), 60])
 def test_frame_rates_pick_the_frame_shown_at_each_slot(tmp_path, fps):
     n = 36

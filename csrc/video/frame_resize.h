@@ -24,4 +24,10 @@ void frame_resize_cpu(const Plane& y, const Plane& u, const Plane& v, int resize
                       int top, int left, int out_h, int out_w, const float* affine, uint8_t* out,
                       int64_t out_stride);
 
+// The same, written as float32 normalised for a network: level * norm[c] + norm[3 + c] for the
+// rounded level (0-255) of channel c. out: [out_h, out_w, 3] float32, rows out_stride floats apart.
+void frame_resize_normalized_cpu(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w,
+                                 int top, int left, int out_h, int out_w, const float* affine,
+                                 const float* norm, float* out, int64_t out_stride);
+
 }  // namespace videobert

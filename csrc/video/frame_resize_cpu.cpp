@@ -181,12 +181,48 @@ inline rows_t channel(const float* m, int c, const rows_t& y, const rows_t& u, c
   return x > top ? top : x;
 }
 
-// rows (<= kRows) output rows of RGB from the column-interleaved Y, U, V results: each 8-column
-// tile is transposed back to rows and its R, G, B bytes interleaved with two byte shuffles.
-VB_CLONES void to_rgb_rows(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, uint8_t* out,
-                           int64_t out_stride, int rows, int out_w) {
+// One output row's 8-column tile, given as the rounded levels of R, G and B, stored interleaved.
+inline void store_tile(uint8_t* o, const ints_t& red, const ints_t& green, const ints_t& blue, const float*) {
   const bytes16_t first{0, 8, 16, 1, 9, 17, 2, 10, 18, 3, 11, 19, 4, 12, 20, 5};
   const bytes16_t second{13, 21, 6, 14, 22, 7, 15, 23, 0, 0, 0, 0, 0, 0, 0, 0};
+  const bytes8_t r = __builtin_convertvector(red, bytes8_t), g = __builtin_convertvector(green, bytes8_t),
+                 b = __builtin_convertvector(blue, bytes8_t);
+  bytes16_t red_green, blue_blue;
+  std::memcpy(&red_green, &r, 8);
+  std::memcpy(reinterpret_cast<uint8_t*>(&red_green) + 8, &g, 8);
+  std::memcpy(&blue_blue, &b, 8);
+  std::memcpy(reinterpret_cast<uint8_t*>(&blue_blue) + 8, &b, 8);
+  // indices 0-15 pick from red_green, 16-31 from blue_blue (whose first 8 bytes are blue)
+  const bytes16_t lo = __builtin_shuffle(red_green, blue_blue, first);
+  const bytes16_t hi = __builtin_shuffle(red_green, blue_blue, second);
+  std::memcpy(o, &lo, 16);
+  std::memcpy(o + 16, &hi, 8);
+}
+
+// The same as float32 level * norm[c] + norm[3 + c] (normalised for a network).
+inline void store_tile(float* o, const ints_t& red, const ints_t& green, const ints_t& blue, const float* norm) {
+  typedef int32_t mask_t __attribute__((vector_size(32)));
+  const rows_t r = __builtin_convertvector(red, rows_t) * norm[0] + norm[3];
+  const rows_t g = __builtin_convertvector(green, rows_t) * norm[1] + norm[4];
+  const rows_t b = __builtin_convertvector(blue, rows_t) * norm[2] + norm[5];
+  // r0 g0 b0 r1 g1 b1 r2 g2 | b2 r3 g3 b3 r4 g4 b4 r5 | g5 b5 r6 g6 b6 r7 g7 b7: red and green
+  // placed first (0 marks a slot blue fills), then blue (indices 8-15)
+  const rows_t out[3] = {
+      __builtin_shuffle(__builtin_shuffle(r, g, mask_t{0, 8, 0, 1, 9, 0, 2, 10}), b, mask_t{0, 1, 8, 3, 4, 9, 6, 7}),
+      __builtin_shuffle(__builtin_shuffle(r, g, mask_t{0, 3, 11, 0, 4, 12, 0, 5}), b, mask_t{10, 1, 2, 11, 4, 5, 12, 7}),
+      __builtin_shuffle(__builtin_shuffle(r, g, mask_t{13, 0, 6, 14, 0, 7, 15, 0}), b, mask_t{0, 13, 2, 3, 14, 5, 6, 15}),
+  };
+  std::memcpy(o, out, sizeof(out));
+}
+
+inline void store_pixel(uint8_t* o, int level, const float*, int) { *o = uint8_t(level); }
+inline void store_pixel(float* o, int level, const float* norm, int c) { *o = float(level) * norm[c] + norm[3 + c]; }
+
+// rows (<= kRows) output rows of RGB from the column-interleaved Y, U, V results: each 8-column
+// tile is transposed back to rows and stored interleaved (bytes, or normalised floats).
+template <typename T>
+inline void to_rgb_rows(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm, T* out,
+                        int64_t out_stride, int rows, int out_w) {
   int j = 0;
   for (; j + kRows <= out_w; j += kRows) {
     rows_t rgb[3][kRows];
@@ -194,36 +230,32 @@ VB_CLONES void to_rgb_rows(const rows_t* y, const rows_t* u, const rows_t* v, co
       for (int k = 0; k < kRows; ++k) rgb[c][k] = channel(m, c, y[j + k], u[j + k], v[j + k]);
       transpose(rgb[c]);
     }
-    for (int r = 0; r < rows; ++r) {
-      bytes8_t red = __builtin_convertvector(__builtin_convertvector(rgb[0][r], ints_t), bytes8_t);
-      bytes8_t green = __builtin_convertvector(__builtin_convertvector(rgb[1][r], ints_t), bytes8_t);
-      bytes8_t blue = __builtin_convertvector(__builtin_convertvector(rgb[2][r], ints_t), bytes8_t);
-      bytes16_t red_green, blue_blue;
-      std::memcpy(&red_green, &red, 8);
-      std::memcpy(reinterpret_cast<uint8_t*>(&red_green) + 8, &green, 8);
-      std::memcpy(&blue_blue, &blue, 8);
-      std::memcpy(reinterpret_cast<uint8_t*>(&blue_blue) + 8, &blue, 8);
-      // indices 0-15 pick from red_green, 16-31 from blue_blue (whose first 8 bytes are blue)
-      const bytes16_t a = __builtin_shuffle(red_green, blue_blue, first);
-      const bytes16_t b = __builtin_shuffle(red_green, blue_blue, second);
-      uint8_t* o = out + r * out_stride + 3 * j;
-      std::memcpy(o, &a, 16);
-      std::memcpy(o + 16, &b, 8);
-    }
+    for (int r = 0; r < rows; ++r)
+      store_tile(out + r * out_stride + 3 * j, __builtin_convertvector(rgb[0][r], ints_t),
+                 __builtin_convertvector(rgb[1][r], ints_t), __builtin_convertvector(rgb[2][r], ints_t), norm);
   }
   for (; j < out_w; ++j) {
     for (int c = 0; c < 3; ++c) {
       const rows_t x = channel(m, c, y[j], u[j], v[j]);
-      for (int r = 0; r < rows; ++r) out[r * out_stride + 3 * j + c] = uint8_t(int32_t(x[r]));
+      for (int r = 0; r < rows; ++r) store_pixel(out + r * out_stride + 3 * j + c, int(x[r]), norm, c);
     }
   }
 }
 
-}  // namespace
+VB_CLONES void to_rgb_bytes(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, uint8_t* out,
+                            int64_t out_stride, int rows, int out_w) {
+  to_rgb_rows(y, u, v, m, nullptr, out, out_stride, rows, out_w);
+}
 
-void frame_resize_cpu(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w,
-                      int top, int left, int out_h, int out_w, const float* affine, uint8_t* out,
-                      int64_t out_stride) {
+VB_CLONES void to_rgb_floats(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm,
+                             float* out, int64_t out_stride, int rows, int out_w) {
+  to_rgb_rows(y, u, v, m, norm, out, out_stride, rows, out_w);
+}
+
+// The whole op, writing with to_rgb (bytes or floats).
+template <typename ToRgb>
+void resize_frame(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w, int top, int left,
+                  int out_h, int out_w, ToRgb to_rgb) {
   if (out_h <= 0 || out_w <= 0) return;
   if (top < 0 || left < 0 || top + out_h > resize_h || left + out_w > resize_w)
     throw std::invalid_argument("frame_resize: the crop lies outside the resized frame");
@@ -242,9 +274,26 @@ void frame_resize_cpu(const Plane& y, const Plane& u, const Plane& v, int resize
   for (int i0 = 0; i0 < out_h; i0 += kRows) {
     for (int p = 0; p < 3; ++p)
       resize_rows(planes[p], *filters[p], i0, out_h, blend.data(), columns, resized + p * out_w, out_w);
-    to_rgb_rows(resized, resized + out_w, resized + 2 * out_w, affine, out + i0 * out_stride,
-                out_stride, std::min(kRows, out_h - i0), out_w);
+    to_rgb(resized, i0, std::min(kRows, out_h - i0));
   }
+}
+
+}  // namespace
+
+void frame_resize_cpu(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w,
+                      int top, int left, int out_h, int out_w, const float* affine, uint8_t* out,
+                      int64_t out_stride) {
+  resize_frame(y, u, v, resize_h, resize_w, top, left, out_h, out_w, [&](const rows_t* yuv, int i0, int rows) {
+    to_rgb_bytes(yuv, yuv + out_w, yuv + 2 * out_w, affine, out + i0 * out_stride, out_stride, rows, out_w);
+  });
+}
+
+void frame_resize_normalized_cpu(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w,
+                                 int top, int left, int out_h, int out_w, const float* affine,
+                                 const float* norm, float* out, int64_t out_stride) {
+  resize_frame(y, u, v, resize_h, resize_w, top, left, out_h, out_w, [&](const rows_t* yuv, int i0, int rows) {
+    to_rgb_floats(yuv, yuv + out_w, yuv + 2 * out_w, affine, norm, out + i0 * out_stride, out_stride, rows, out_w);
+  });
 }
 
 }  // namespace videobert

@@ -15,6 +15,7 @@ per decoded frame on a decoding thread and never traced, so it is a plain functi
 from __future__ import annotations
 
 import functools
+from typing import Sequence
 
 import torch
 
@@ -55,7 +56,7 @@ def yuv_to_rgb_affine(matrix: str = "bt601", full_range: bool = False) -> torch.
 
 def frame_resize(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, affine: torch.Tensor,
                  resize: tuple[int, int], crop: tuple[int, int, int, int], out: torch.Tensor | None = None,
-                 backend: str = "auto") -> torch.Tensor:
+                 normalize: tuple[Sequence[float], Sequence[float]] | None = None, backend: str = "auto") -> torch.Tensor:
     """RGB crop ``crop`` (top, left, height, width) of the frame resized to ``resize`` (rows, cols).
 
     y [H, W], u and v [Hc, Wc] uint8 planes (rows may be padded: only the last stride must be 1);
@@ -63,23 +64,44 @@ def frame_resize(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, affine: torc
     antialiased bilinear filtering (PyTorch's ``F.interpolate(..., antialias=True)`` weights), the
     crop's pixels are mapped to RGB, clamped and rounded half up (see
     :func:`~videobert.ops.frame_resize_reference.frame_resize_reference`). Returns [height, width, 3]
-    uint8, written into ``out`` when given (contiguous CPU uint8 of that shape, cpu backend).
+    uint8 levels, or with ``normalize=(mean, std)`` (per channel, in [0, 1] units) float32
+    ``(level / 255 - mean) / std`` as :func:`videobert.video.normalize_clips` computes it, in one
+    pass. Written into ``out`` when given (contiguous, of that shape and dtype).
     """
     _check(y, u, v, affine, resize, crop)
     name = check_backend(backend, y, FRAME_RESIZE_BACKENDS)
     top, left, height, width = crop
-    if name == "reference":
-        result = frame_resize_reference(y, u, v, affine, resize, crop)
-        return result if out is None else out.copy_(result)
+    dtype = torch.uint8 if normalize is None else torch.float32
     if out is None:
-        out = torch.empty(height, width, 3, dtype=torch.uint8)
-    elif out.shape != (height, width, 3) or out.dtype != torch.uint8 or not out.is_contiguous() or out.is_cuda:
-        raise ValueError(f"out must be a contiguous CPU uint8 [{height}, {width}, 3] tensor, got {out.dtype} {tuple(out.shape)}")
+        out = torch.empty(height, width, 3, dtype=dtype, device=y.device)
+    elif out.shape != (height, width, 3) or out.dtype != dtype or not out.is_contiguous() or out.device != y.device:
+        raise ValueError(f"out must be a contiguous {dtype} [{height}, {width}, 3] tensor on {y.device}, "
+                         f"got {out.dtype} {tuple(out.shape)} on {out.device}")
+    gain_offset = None if normalize is None else _gain_offset(*normalize)
+    if name == "reference":
+        levels = frame_resize_reference(y, u, v, affine, resize, crop)
+        return out.copy_(levels if gain_offset is None else torch.addcmul(gain_offset[1], levels.float(), gain_offset[0]))
     affine = affine.contiguous()
     compiled_module("_C").frame_resize(
         y.data_ptr(), y.stride(0), y.shape[1], y.shape[0], u.data_ptr(), v.data_ptr(), u.stride(0), u.shape[1],
-        u.shape[0], resize[0], resize[1], top, left, height, width, affine.data_ptr(), out.data_ptr(), out.stride(0))
+        u.shape[0], resize[0], resize[1], top, left, height, width, affine.data_ptr(),
+        0 if gain_offset is None else gain_offset.data_ptr(), out.data_ptr(), out.stride(0))
     return out
+
+
+@functools.cache
+def _gain_offset_cached(mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    mean_t, std_t = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+    # the same float32 arithmetic as normalize_clips: level * (1 / (255 std)) + (-mean / std)
+    return torch.stack([1.0 / (255.0 * std_t), -mean_t / std_t]).contiguous()
+
+
+def _gain_offset(mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """[2, 3] float32: per-channel gain and offset taking a level (0-255) to (level / 255 - mean) / std."""
+    mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"normalize must be (mean, std) with 3 values each and std > 0, got {mean}, {std}")
+    return _gain_offset_cached(mean, std)
 
 
 def _check(y, u, v, affine, resize, crop) -> None:

@@ -16,9 +16,10 @@ from typing import Iterator
 
 import av
 import numpy as np
+import torch
 
 from .errors import CorruptVideoError, UnsupportedCodecError
-from .preprocess import rotate_frames
+from .preprocess import normalize_levels, rotate_frames
 from .probe import expected_duration, open_video, stream_start
 from .sampling import ClipSpec, TimestampResampler, group_into_clips
 from .types import DecodeReport, RawClip
@@ -49,7 +50,9 @@ class DaliDecoder:
     def supports(self, codec: str) -> bool:
         return codec in (GPU_CODECS if self.device == "gpu" else CPU_CODECS)
 
-    def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport) -> Iterator[RawClip]:
+    def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport,
+                  normalized: bool = False) -> Iterator[RawClip]:
+        """Clips of uint8 RGB frames, or of float32 frames normalised for S3D (``normalized``)."""
         frame_indices = self._select_frames(path, spec, report)
         encoded = np.fromfile(os.fspath(path), dtype=np.uint8)
         clips = list(group_into_clips(frame_indices, spec))
@@ -65,8 +68,8 @@ class DaliDecoder:
                 report.error = f"DALI stopped at {chunk[0][1]:.2f} s: {_first_line(exc)}"
                 return
             for n, (_, start, end) in enumerate(chunk):
-                frames = decoded[n * spec.clip_frames:(n + 1) * spec.clip_frames]
-                yield RawClip(rotate_frames(frames, report.rotation), start, end)
+                frames = rotate_frames(decoded[n * spec.clip_frames:(n + 1) * spec.clip_frames], report.rotation)
+                yield RawClip(normalize_levels(torch.from_numpy(frames)).numpy() if normalized else frames, start, end)
 
     def _select_frames(self, path, spec: ClipSpec, report: DecodeReport) -> list[int]:
         """Frame indices (presentation order) that fill each output slot, from packet times."""

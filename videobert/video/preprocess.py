@@ -29,18 +29,23 @@ def rotate_frames(frames: np.ndarray, degrees: float) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(frames, k=quarter_turns, axes=(1, 2)))
 
 
-def normalize_clips(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 ``[..., T, H, W, 3]`` (RGB) -> ``dtype`` ``[..., 3, T, H, W]`` normalised for S3D:
-    ``(x / 255 - mean) / std`` per channel. Works on any device (the extractor runs it on the GPU,
-    so only uint8 crosses process and host-device boundaries)."""
+def normalize_levels(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB ``[..., 3]`` -> float32 ``[..., 3]`` normalised for S3D: ``(x / 255 - mean) / std``
+    per channel, on any device."""
     if frames.dtype != torch.uint8 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 frames [..., T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
     mean = torch.tensor(S3D_MEAN, device=frames.device, dtype=torch.float32)
     std = torch.tensor(S3D_STD, device=frames.device, dtype=torch.float32)
-    scale = 1.0 / (255.0 * std)
-    x = torch.addcmul(-mean / std, frames.to(torch.float32), scale)  # [..., T, H, W, 3]
+    scale = 1.0 / (255.0 * std)  # videobert.ops.frame_resize(normalize=...) does the same arithmetic
+    return torch.addcmul(-mean / std, frames.to(torch.float32), scale)
+
+
+def normalize_clips(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 ``[..., T, H, W, 3]`` (RGB) -> ``dtype`` ``[..., 3, T, H, W]`` normalised for S3D
+    (:func:`normalize_levels`). Works on any device (the extractor runs it on the GPU, so only
+    uint8 crosses process and host-device boundaries)."""
     # Returned as a view with the channels innermost: for a batch that is channels_last_3d, the
     # layout in which CPU convolutions run S3D about 2x faster (33 vs 16 clips/s at 64 px, 9.3 vs
     # 4.8 at 112 px). Normalising channels-first was quicker by itself (2.6 vs 4.2 ms a clip) but
     # handed the network the slow layout.
-    return x.movedim(-1, -4).to(dtype)
+    return normalize_levels(frames).movedim(-1, -4).to(dtype)

@@ -5,8 +5,7 @@ output slot are converted: resized with antialiased bilinear filtering (the weig
 torchvision's ``resize``, so frames match the S3D weights' own transform; swscale's scaling measured
 7-10 levels away on average), centre-cropped and converted to RGB (see CenterCropConverter).
 
-Conversion runs on a second thread, a clip's worth of frames behind the decoder, and decoding
-leaves it a core; the conversion kernels release the GIL, so decoding and converting overlap instead
+Conversion runs on a second thread, a clip behind the decoder, and decoding leaves it a core; the conversion kernels release the GIL, so decoding and converting overlap instead
 of taking turns (benchmarks/RESULTS.md, video section).
 """
 
@@ -27,7 +26,7 @@ from videobert.ops.frame_resize import frame_resize, yuv_to_rgb_affine
 
 from .ahead import mapped_ahead
 from .errors import CorruptVideoError
-from .preprocess import rotate_frames
+from .preprocess import S3D_MEAN, S3D_STD, normalize_levels, rotate_frames
 from .probe import expected_duration, open_video, stream_start
 from .sampling import ClipSpec, TimestampResampler, group_into_clips
 from .types import DecodeReport, RawClip
@@ -42,19 +41,20 @@ class PyAVDecoder:
         # than FFmpeg's frame threads at 640x360 and 720p (benchmarks/RESULTS.md, video section).
         self.threads = max(1, (os.cpu_count() or 1) - 1) if threads is None else threads
 
-    def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport) -> Iterator[RawClip]:
+    def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport,
+                  normalized: bool = False) -> Iterator[RawClip]:
+        """Clips of uint8 RGB frames, or of float32 frames normalised for S3D (``normalized``)."""
         container, stream = open_video(path)
         with container:
             stream.thread_type = "AUTO"
             stream.thread_count = self.threads
             report.expected_seconds = expected_duration(container, stream)
             report.start_seconds = stream_start(stream)
-            shown = self._resampled_frames(path, container, stream, spec, report)
+            clips = group_into_clips(self._resampled_frames(path, container, stream, spec, report), spec)
             # closed before the container: the conversion thread finishes first, even on an early exit
-            with closing(mapped_ahead(CenterCropConverter(spec), shown, spec.clip_frames, "videobert-convert")) as frames:
-                for frames_list, start, end in group_into_clips(frames, spec):
-                    clip = np.stack(frames_list)
-                    yield RawClip(rotate_frames(clip, report.rotation), start, end)
+            with closing(mapped_ahead(ClipConverter(spec, normalized), clips, 1, "videobert-convert")) as converted:
+                for frames, start, end in converted:
+                    yield RawClip(rotate_frames(frames, report.rotation), start, end)
 
     def _resampled_frames(self, path, container, stream, spec: ClipSpec, report: DecodeReport) -> Iterator[av.VideoFrame]:
         """The decoded frame shown in each output slot, in order (a frame repeats for repeated slots)."""
@@ -84,44 +84,48 @@ COLOUR_MATRICES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m",
 JPEG_RANGE = 2  # AVCOL_RANGE_JPEG
 
 
-class CenterCropConverter:
-    """VideoFrame -> uint8 ``[size, size, 3]`` RGB; repeats of the same frame are converted once.
+class ClipConverter:
+    """A clip's decoded frames -> ``(frames [T, size, size, 3], start, end)``: uint8 RGB, or float32
+    normalised for S3D; a frame shown in several slots is converted once.
 
     8-bit planar YUV frames go through ``videobert.ops.frame_resize`` (the planes resized, then
-    only the output pixels converted: 0.15 ms per 640x360 frame against 0.33 ms for the route
-    below), with the frame's own colour matrix and range. Other formats (10-bit, NV12, RGB, grey)
-    are converted to RGB by swscale through one shared reformatter (``frame.to_ndarray`` would
-    build a new swscale context for every frame: 0.75 vs 0.28 ms) and resized by PyTorch. The two
-    routes agree to rounding, except that swscale's fast conversion truncates (its RGB is about one
-    level darker). Not thread-safe: one converter per decoding thread."""
+    only the output pixels converted and, for float32, normalised in the same pass: 0.15 ms per
+    640x360 frame against 0.43 ms for the route below), with the frame's own colour matrix and range.
+    Other formats (10-bit, NV12, RGB, grey) are converted to RGB by swscale through one shared
+    reformatter (``frame.to_ndarray`` would build a new swscale context for every frame: 0.75 vs
+    0.28 ms) and resized by PyTorch. The routes agree to rounding, except that swscale's fast
+    conversion truncates (its RGB is about one level darker). Not thread-safe: one per thread."""
 
-    def __init__(self, spec: ClipSpec):
+    def __init__(self, spec: ClipSpec, normalized: bool = False):
         self.reformatter = VideoReformatter()
         self.resize = spec.resize_size
         self.margin = (spec.resize_size - spec.size) // 2
         self.size = spec.size
+        self.normalize = (S3D_MEAN, S3D_STD) if normalized else None
+        self.dtype = np.float32 if normalized else np.uint8
         self.planar_kernel = compiled_module("_C") is not None
-        self._last: tuple[av.VideoFrame, np.ndarray] | None = None
 
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        if self._last is not None and self._last[0] is frame:
-            return self._last[1]
+    def __call__(self, clip: tuple[list[av.VideoFrame], float, float]) -> tuple[np.ndarray, float, float]:
+        frames, start, end = clip
+        out = np.empty((len(frames), self.size, self.size, 3), self.dtype)
+        for t, frame in enumerate(frames):
+            if t > 0 and frame is frames[t - 1]:
+                out[t] = out[t - 1]
+            else:
+                self._convert(frame, out[t])
+        return out, start, end
+
+    def _convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         full_range = PLANAR_YUV_FULL_RANGE.get(frame.format.name)
-        if full_range is not None and self.planar_kernel:
-            array = self._from_planes(frame, full_range or frame.color_range == JPEG_RANGE)
-        else:
-            array = self._through_rgb(frame)
-        self._last = (frame, array)
-        return array
-
-    def _from_planes(self, frame: av.VideoFrame, full_range: bool) -> np.ndarray:
+        if full_range is None or not self.planar_kernel:
+            levels = torch.from_numpy(self._through_rgb(frame))
+            out[...] = levels if self.normalize is None else normalize_levels(levels)
+            return
         y, u, v = (torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width])
                    for p in frame.planes)
-        affine = yuv_to_rgb_affine(COLOUR_MATRICES.get(frame.colorspace, "bt601"), full_range)
-        array = np.empty((self.size, self.size, 3), np.uint8)
-        crop = (self.margin, self.margin, self.size, self.size)
-        frame_resize(y, u, v, affine, (self.resize, self.resize), crop, out=torch.from_numpy(array), backend="cpu")
-        return array
+        affine = yuv_to_rgb_affine(COLOUR_MATRICES.get(frame.colorspace, "bt601"), full_range or frame.color_range == JPEG_RANGE)
+        frame_resize(y, u, v, affine, (self.resize, self.resize), (self.margin, self.margin, self.size, self.size),
+                     out=torch.from_numpy(out), normalize=self.normalize, backend="cpu")
 
     def _through_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         rgb = self.reformatter.reformat(frame, format="rgb24").to_ndarray()

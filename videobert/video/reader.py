@@ -8,10 +8,8 @@ from typing import Iterator
 
 import torch
 
-from .ahead import mapped_ahead
 from .dali_backend import DaliDecoder, dali_available
 from .errors import TruncatedVideoWarning
-from .preprocess import normalize_clips
 from .probe import open_video
 from .pyav_backend import PyAVDecoder
 from .sampling import ClipSpec
@@ -49,15 +47,7 @@ def make_decoder(path: str | os.PathLike, backend: str = "auto"):
 def read_raw_clips(path: str | os.PathLike, spec: ClipSpec = ClipSpec(), backend: str = "auto") -> Iterator[RawClip]:
     """Like :func:`read_clips`, yielding uint8 ``[T, size, size, 3]`` clips (4x less to move
     between processes; normalise with :func:`videobert.video.preprocess.normalize_clips`)."""
-    decoder = make_decoder(path, backend)
-    report = DecodeReport()
-    count = 0
-    for clip in decoder.raw_clips(path, spec, report):
-        count += 1
-        yield clip
-    truncation = truncation_of(path, report, count)
-    if truncation is not None:
-        warnings.warn(truncation, stacklevel=2)
+    yield from _decoded_clips(path, spec, backend, normalized=False)
 
 
 def read_clips(path: str | os.PathLike, fps: float = 20, clip_frames: int = 30, size: int = 224,
@@ -65,9 +55,10 @@ def read_clips(path: str | os.PathLike, fps: float = 20, clip_frames: int = 30, 
     """Decode ``path`` into non-overlapping clips of ``clip_frames`` frames resampled to ``fps``.
 
     Yields :class:`Clip` ``(frames float32 [3, clip_frames, size, size], start s, end s)``, frames
-    normalised as torchvision's S3D weights expect; times count from the first frame. The last
-    partial clip is padded by repeating its last frame (``partial="pad"``, the default) or dropped
-    (``"drop"``); see :mod:`videobert.video.sampling` for the timing rules.
+    normalised as torchvision's S3D weights expect (a channels-last view, the layout S3D runs
+    fastest in on the CPU); times count from the first frame. The last partial clip is padded by
+    repeating its last frame (``partial="pad"``, the default) or dropped (``"drop"``); see
+    :mod:`videobert.video.sampling` for the timing rules.
 
     Raises (all :class:`~videobert.video.errors.VideoError`, naming the file):
     ``VideoNotFoundError``, ``EmptyVideoFileError``, ``CorruptVideoError``, ``NoVideoStreamError``,
@@ -76,12 +67,22 @@ def read_clips(path: str | os.PathLike, fps: float = 20, clip_frames: int = 30, 
     clip count and the seconds decoded / expected.
     """
     spec = ClipSpec(fps=fps, clip_frames=clip_frames, size=size, partial=partial)
+    for clip in _decoded_clips(path, spec, backend, normalized=True):
+        yield Clip(torch.from_numpy(clip.frames).movedim(-1, -4), clip.start, clip.end)
 
-    def normalized(raw: RawClip) -> Clip:
-        return Clip(normalize_clips(torch.from_numpy(raw.frames)), raw.start, raw.end)
 
-    # normalising (4.5 M values a clip) on its own thread keeps the decoder going meanwhile
-    yield from mapped_ahead(normalized, read_raw_clips(path, spec, backend), ahead=1, thread_name="videobert-normalize")
+def _decoded_clips(path: str | os.PathLike, spec: ClipSpec, backend: str, normalized: bool) -> Iterator[RawClip]:
+    """The decoder's clips (normalised by the decoder itself, in the same pass, when asked), then
+    the truncation warning if decoding stopped short."""
+    decoder = make_decoder(path, backend)
+    report = DecodeReport()
+    count = 0
+    for clip in decoder.raw_clips(path, spec, report, normalized=normalized):
+        count += 1
+        yield clip
+    truncation = truncation_of(path, report, count)
+    if truncation is not None:
+        warnings.warn(truncation, stacklevel=3)
 
 
 def truncation_of(path: str | os.PathLike, report: DecodeReport, clips: int) -> TruncatedVideoWarning | None:

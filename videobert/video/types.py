@@ -19,7 +19,8 @@ class Clip(NamedTuple):
 
 
 class RawClip(NamedTuple):
-    """A clip before normalisation: ``frames`` uint8 ``[T, size, size, 3]`` RGB, display-rotated."""
+    """A clip as a decoder gives it: ``frames`` ``[T, size, size, 3]`` RGB, display-rotated: uint8,
+    or float32 normalised for S3D when the decoder was asked for ``normalized`` clips."""
 
     frames: np.ndarray
     start: float
