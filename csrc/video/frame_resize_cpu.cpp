@@ -22,6 +22,8 @@
 #else
 #define VB_CLONES
 #endif
+// Helpers of the cloned functions must be inlined into each clone to get its instruction set.
+#define VB_INLINE __attribute__((always_inline)) inline
 
 namespace videobert {
 namespace {
@@ -80,7 +82,7 @@ typedef uint8_t bytes8_t __attribute__((vector_size(kRows)));
 typedef uint8_t bytes16_t __attribute__((vector_size(16)));
 
 // In-place transpose of an 8 x 8 tile held as 8 vectors.
-inline void transpose(rows_t v[kRows]) {
+VB_INLINE void transpose(rows_t v[kRows]) {
   static_assert(kRows == 8, "the shuffles below are for 8 x 8 tiles");
   typedef int32_t mask_t __attribute__((vector_size(32)));
   const mask_t lo2{0, 8, 1, 9, 4, 12, 5, 13}, hi2{2, 10, 3, 11, 6, 14, 7, 15};
@@ -174,7 +176,7 @@ VB_CLONES void resize_rows(const Plane& p, const PlaneFilter& f, int i0, int out
 
 // Channel c of the affine colour map on column-interleaved Y, U, V, clamped to [0, 255] and
 // offset by 0.5 so that truncating rounds half up.
-inline rows_t channel(const float* m, int c, const rows_t& y, const rows_t& u, const rows_t& v) {
+VB_INLINE rows_t channel(const float* m, int c, const rows_t& y, const rows_t& u, const rows_t& v) {
   const rows_t zero{}, top = zero + 255.5f;
   rows_t x = m[4 * c] * y + m[4 * c + 1] * u + m[4 * c + 2] * v + (m[4 * c + 3] + 0.5f);
   x = x < 0.5f ? zero + 0.5f : x;
@@ -182,7 +184,7 @@ inline rows_t channel(const float* m, int c, const rows_t& y, const rows_t& u, c
 }
 
 // One output row's 8-column tile, given as the rounded levels of R, G and B, stored interleaved.
-inline void store_tile(uint8_t* o, const ints_t& red, const ints_t& green, const ints_t& blue, const float*) {
+VB_INLINE void store_tile(uint8_t* o, const ints_t& red, const ints_t& green, const ints_t& blue, const float*) {
   const bytes16_t first{0, 8, 16, 1, 9, 17, 2, 10, 18, 3, 11, 19, 4, 12, 20, 5};
   const bytes16_t second{13, 21, 6, 14, 22, 7, 15, 23, 0, 0, 0, 0, 0, 0, 0, 0};
   const bytes8_t r = __builtin_convertvector(red, bytes8_t), g = __builtin_convertvector(green, bytes8_t),
@@ -200,7 +202,7 @@ inline void store_tile(uint8_t* o, const ints_t& red, const ints_t& green, const
 }
 
 // The same as float32 level * norm[c] + norm[3 + c] (normalised for a network).
-inline void store_tile(float* o, const ints_t& red, const ints_t& green, const ints_t& blue, const float* norm) {
+VB_INLINE void store_tile(float* o, const ints_t& red, const ints_t& green, const ints_t& blue, const float* norm) {
   typedef int32_t mask_t __attribute__((vector_size(32)));
   const rows_t r = __builtin_convertvector(red, rows_t) * norm[0] + norm[3];
   const rows_t g = __builtin_convertvector(green, rows_t) * norm[1] + norm[4];
@@ -215,13 +217,13 @@ inline void store_tile(float* o, const ints_t& red, const ints_t& green, const i
   std::memcpy(o, out, sizeof(out));
 }
 
-inline void store_pixel(uint8_t* o, int level, const float*, int) { *o = uint8_t(level); }
-inline void store_pixel(float* o, int level, const float* norm, int c) { *o = float(level) * norm[c] + norm[3 + c]; }
+VB_INLINE void store_pixel(uint8_t* o, int level, const float*, int) { *o = uint8_t(level); }
+VB_INLINE void store_pixel(float* o, int level, const float* norm, int c) { *o = float(level) * norm[c] + norm[3 + c]; }
 
 // rows (<= kRows) output rows of RGB from the column-interleaved Y, U, V results: each 8-column
 // tile is transposed back to rows and stored interleaved (bytes, or normalised floats).
 template <typename T>
-inline void to_rgb_rows(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm, T* out,
+VB_INLINE void to_rgb_rows(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm, T* out,
                         int64_t out_stride, int rows, int out_w) {
   int j = 0;
   for (; j + kRows <= out_w; j += kRows) {
