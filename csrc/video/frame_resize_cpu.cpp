@@ -17,13 +17,7 @@
 #include <stdexcept>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(VIDEOBERT_NO_CLONES)
-#define VB_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define VB_CLONES
-#endif
-// Helpers of the cloned functions must be inlined into each clone to get its instruction set.
-#define VB_INLINE __attribute__((always_inline)) inline
+#include "cpu_dispatch.h"
 
 namespace videobert {
 namespace {

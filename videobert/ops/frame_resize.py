@@ -4,12 +4,15 @@ Video decoders hand out YUV planes; S3D wants RGB frames resized (antialiased bi
 torchvision's transform) and centre-cropped. Converting every source pixel to RGB and resizing three
 channels, the usual route (swscale, then ``F.interpolate``), does about twice the work of resizing
 the planes (one full-size channel, two small ones) and converting only the output pixels, which is
-what this op does. The two routes differ only by rounding where the colour conversion clips.
+what this op does. The routes differ by rounding, by the order of resizing and clipping to
+[0, 255] (the same wherever nothing clips), and in how chroma is resampled (here at its own
+resolution): within a level or two, far inside the differences between decoders.
 
 Backends: ``reference`` (plain PyTorch, videobert/ops/frame_resize_reference.py, any device) and
-``cpu`` (C++, ``videobert._C``). ``backend="auto"`` picks cpu for CPU tensors. The op is called once
-per decoded frame on a decoding thread and never traced, so it is a plain function rather than a
-``torch.library`` custom op (whose dispatch would cost a measurable share of a 0.15 ms call).
+``cpu`` (C++, ``videobert._C``). ``backend="auto"`` picks cpu for CPU tensors. The op runs once per
+decoded frame and is never traced, so it is a plain function rather than a ``torch.library``
+custom op; decoders call the kernel through :class:`PlanarFrameResizer`, which skips even the
+tensor wrapping.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Frames are decoded in order, resampled by presentation time, and only the frames that fill an
 output slot are converted: resized with antialiased bilinear filtering (the weights of
 torchvision's ``resize``, so frames match the S3D weights' own transform; swscale's scaling measured
-7-10 levels away on average), centre-cropped and converted to RGB (see CenterCropConverter).
+7-10 levels away on average), centre-cropped and converted to RGB (see FrameConverter).
 
-Conversion runs on a second thread, a clip behind the decoder, and decoding leaves it a core; the conversion kernels release the GIL, so decoding and converting overlap instead
-of taking turns (benchmarks/RESULTS.md, video section).
+Conversion runs on a second thread, at most a clip's worth of frames behind the decoder, and
+decoding leaves it a core; the conversion kernels release the GIL, so decoding and converting
+overlap instead of taking turns (benchmarks/RESULTS.md, video section).
 """
 
 from __future__ import annotations
