@@ -1,5 +1,7 @@
 """S3D clip throughput: ``S3D.embed`` clips/s (CPU fp32 here; bf16 + channels_last_3d on a GPU,
-with achieved TFLOP/s from PyTorch's FLOP counter). ``VIDEOBERT_BENCH_FULL=1`` adds the paper's
+with achieved TFLOP/s from PyTorch's FLOP counter), as torchvision lays the network out
+(``batchnorm``) and with BatchNorm folded into the convolutions (``folded``, what the extractor
+runs). ``VIDEOBERT_BENCH_FULL=1`` adds the paper's
 224 px, 30-frame clips on CPU (slow on 2 cores); the default measures 112 px.
 
     PYTHONPATH=. python -m pytest benchmarks/bench_s3d.py --benchmark-only
@@ -22,10 +24,16 @@ def flops_per_clip(model, size, frames=30) -> float:
     return counter.get_total_flops()
 
 
-@pytest.mark.parametrize("size", CPU_SIZES)
-def test_s3d_cpu(benchmark, size):
+def s3d(layout: str) -> S3D:
     torch.manual_seed(0)
     model = S3D().eval()
+    return model.with_batchnorm_folded() if layout == "folded" else model
+
+
+@pytest.mark.parametrize("layout", ["batchnorm", "folded"])
+@pytest.mark.parametrize("size", CPU_SIZES)
+def test_s3d_cpu(benchmark, size, layout):
+    model = s3d(layout)
     batch = 4
     clips = torch.randn(batch, 3, 30, size, size)
 
@@ -38,16 +46,16 @@ def test_s3d_cpu(benchmark, size):
     flops = flops_per_clip(model, size)
     benchmark.extra_info.update({"clips_per_s": batch / seconds, "gflop_per_clip": flops / 1e9,
                                  "achieved_gflop_per_s": batch * flops / seconds / 1e9, "threads": torch.get_num_threads()})
-    print(f"\nS3D CPU {size}px: {batch / seconds:.2f} clips/s, {flops / 1e9:.1f} GFLOP/clip, "
+    print(f"\nS3D CPU {size}px {layout}: {batch / seconds:.2f} clips/s, {flops / 1e9:.1f} GFLOP/clip, "
           f"{batch * flops / seconds / 1e9:.0f} GFLOP/s")
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("layout", ["batchnorm", "folded"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_s3d_gpu(benchmark, dtype):
-    torch.manual_seed(0)
-    model = S3D().eval().cuda().to(memory_format=torch.channels_last_3d)
+def test_s3d_gpu(benchmark, dtype, layout):
+    model = s3d(layout).cuda().to(memory_format=torch.channels_last_3d)
     batch = 64
     clips = torch.randn(batch, 3, 30, 224, 224, device="cuda").contiguous(memory_format=torch.channels_last_3d)
 
@@ -61,4 +69,4 @@ def test_s3d_gpu(benchmark, dtype):
     seconds = benchmark.stats.stats.min
     flops = flops_per_clip(model, 224)
     benchmark.extra_info.update({"clips_per_s": batch / seconds, "achieved_tflop_per_s": batch * flops / seconds / 1e12})
-    print(f"\nS3D GPU {dtype}: {batch / seconds:.0f} clips/s, {batch * flops / seconds / 1e12:.1f} TFLOP/s")
+    print(f"\nS3D GPU {dtype} {layout}: {batch / seconds:.0f} clips/s, {batch * flops / seconds / 1e12:.1f} TFLOP/s")

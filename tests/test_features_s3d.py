@@ -60,6 +60,25 @@ def test_embed_is_the_mean_of_the_last_block(model):
         model.embed(torch.randn(3, 8, 64, 64))
 
 
+def test_batchnorm_folded_copy_gives_the_same_features_and_logits():
+    torch.manual_seed(1)
+    model = S3D().eval()
+    for module in model.modules():  # every BatchNorm parameter and statistic away from its default
+        if isinstance(module, torch.nn.BatchNorm3d):
+            for tensor, low, high in ((module.running_mean, -0.2, 0.2), (module.running_var, 0.3, 2.0),
+                                      (module.weight.data, 0.5, 1.5), (module.bias.data, -0.2, 0.2)):
+                tensor.uniform_(low, high)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = model.with_batchnorm_folded()
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in folded.modules())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # the original is untouched
+    clips = torch.randn(2, 3, 8, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(folded.embed(clips), model.embed(clips), atol=1e-5, rtol=1e-4)
+        x = torch.randn(1, 3, 16, 224, 224)
+        torch.testing.assert_close(folded(x), model(x), atol=1e-5, rtol=1e-4)
+
+
 def test_forward_gives_kinetics_logits(model):
     with torch.no_grad():
         assert model(torch.randn(1, 3, 16, 224, 224)).shape == (1, 400)

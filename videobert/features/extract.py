@@ -68,14 +68,15 @@ def manifest_path(out: Path, rank: int, world_size: int) -> Path:
 
 
 def load_model(weights: str | None, device: torch.device, seed: int) -> tuple[S3D, str]:
-    """The S3D to run (eval mode, on ``device``; channels_last_3d on GPU) and a description."""
+    """The S3D to run (eval mode, BatchNorm folded into the convolutions, on ``device``;
+    channels_last_3d on GPU) and a description."""
     if weights:
         model, described = S3D.from_file(weights), str(weights)
     else:
         torch.manual_seed(seed)
         model, described = S3D().eval(), f"random(seed={seed})"
         log.warning("no --weights given: S3D has random weights, features only fit tests and demos")
-    model = model.to(device)
+    model = model.with_batchnorm_folded().to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last_3d)
     return model, described

@@ -8,12 +8,14 @@ nesting, parameter shapes, BatchNorm eps/momentum), which is what the state dict
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import partial
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 NUM_PARAMETERS = 8_320_048  # torchvision's S3D with the 400-class Kinetics classifier
 FEATURE_DIM = 1024
@@ -124,6 +126,19 @@ class S3D(nn.Module):
         # free when the clips come from normalize_clips already in that layout
         clips = clips.contiguous(memory_format=torch.channels_last_3d)
         return torch.mean(self.features(clips), dim=(2, 3, 4))
+
+    def with_batchnorm_folded(self) -> "S3D":
+        """A copy for inference with every BatchNorm (its running statistics) folded into the
+        convolution before it: the same outputs up to float rounding, without the 77 BatchNorm
+        passes over the activations (1.3-1.5x faster on the CPU, benchmarks/bench_s3d.py). The copy
+        is in eval mode and its state dict no longer has torchvision's keys: keep the original to
+        save or fine-tune."""
+        folded = copy.deepcopy(self).eval()
+        for module in folded.modules():
+            if isinstance(module, Conv3dNormActivation) and isinstance(module[1], nn.BatchNorm3d):
+                module[0] = fuse_conv_bn_eval(module[0], module[1])
+                module[1] = nn.Identity()
+        return folded
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> "S3D":
