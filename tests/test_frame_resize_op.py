@@ -53,6 +53,20 @@ def test_cpu_kernel_matches_reference(luma, chroma, resize, crop, matrix, full_r
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
 
 
+def test_alternating_geometries_in_one_thread():
+    """The kernel caches its filters per plane geometry (a few per thread): frames of six geometries
+    in turn, some sharing a luma size but not a chroma size, must each get their own."""
+    geometries = [((60, 80), (30, 40)), ((60, 80), (60, 80)), ((50, 70), (25, 35)), ((61, 81), (31, 41)),
+                  ((60, 80), (60, 40)), ((33, 44), (17, 22))]
+    affine = yuv_to_rgb_affine()
+    for i in range(3 * len(geometries)):
+        luma, chroma = geometries[i % len(geometries)]
+        y, u, v = planes(*luma, *chroma, seed=i)
+        got = frame_resize(y, u, v, affine, (40, 40), (4, 4, 32, 32), backend="cpu")
+        expected = frame_resize_reference(y, u, v, affine, (40, 40), (4, 4, 32, 32))
+        assert (got.int() - expected.int()).abs().max() <= 1
+
+
 def test_out_argument_and_backend_choice():
     y, u, v = planes(30, 40, 15, 20)
     affine = yuv_to_rgb_affine()

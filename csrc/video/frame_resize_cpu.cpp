@@ -13,7 +13,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <deque>
+#include <list>
 #include <stdexcept>
 #include <vector>
 
@@ -117,17 +117,23 @@ PlaneFilter plane_filter(const Plane& p, int resize_h, int resize_w, int top, in
 }
 
 // The filters of one plane geometry, computed once per thread: a video's frames all share them.
-// Kept in a deque because references to its other elements survive push_back and pop_front.
+// A small least-recently-used list; std::list keeps references valid when entries move or others
+// are dropped, and a hit moves to the back, so the luma entry a call holds is never the one its
+// chroma lookup evicts.
 const PlaneFilter& cached_filter(const Plane& p, int resize_h, int resize_w, int top, int left, int out_h, int out_w) {
   struct Entry {
     std::array<int, 8> key;
     PlaneFilter filter;
   };
-  thread_local std::deque<Entry> cache;
+  thread_local std::list<Entry> cache;
   const std::array<int, 8> key{p.width, p.height, resize_h, resize_w, top, left, out_h, out_w};
-  for (const Entry& e : cache)
-    if (e.key == key) return e.filter;
-  if (cache.size() == 4) cache.pop_front();  // one call uses at most 2 (luma, chroma): never theirs
+  for (auto it = cache.begin(); it != cache.end(); ++it) {
+    if (it->key == key) {
+      cache.splice(cache.end(), cache, it);
+      return it->filter;
+    }
+  }
+  if (cache.size() == 4) cache.pop_front();
   cache.push_back(Entry{key, plane_filter(p, resize_h, resize_w, top, left, out_h, out_w)});
   return cache.back().filter;
 }
