@@ -8,8 +8,9 @@ import torch
 
 from videobert.cli import main
 from videobert.features import S3D, iter_video_features, load_feature_matrix
-from videobert.features.extract import ExtractConfig, extract_features
+from videobert.features.extract import ExtractConfig, extract_features, pyav_threads_per_worker
 from videobert.video import normalize_clips, read_raw_clips
+from videobert.video.reader import make_decoder
 from videobert.video.sampling import ClipSpec
 from videobert.video.synthetic import write_audio_only, write_video
 
@@ -77,6 +78,17 @@ def test_workers_and_batching_do_not_change_results(tmp_path, videos):
         outs.append({vid: f for vid, f, _ in iter_video_features(out)})
     for vid in outs[0]:
         np.testing.assert_allclose(outs[0][vid], outs[1][vid], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("workers,cores,threads", [(1, 2, 1), (0, 16, 15), (4, 16, 3), (8, 4, 1), (3, 16, 4)])
+def test_decoding_workers_share_the_cores(workers, cores, threads):
+    assert pyav_threads_per_worker(workers, cores) == threads
+
+
+def test_make_decoder_passes_the_thread_count(videos, tmp_path):
+    assert make_decoder(videos / "alpha.mp4", "pyav", pyav_threads=3).threads == 3
+    ffv1 = write_video(tmp_path / "v.mkv", codec="ffv1", pix_fmt="yuv420p", frames=2, width=32, height=32)
+    assert make_decoder(ffv1, "auto", pyav_threads=2).threads == 2  # FFV1: PyAV even where DALI is
 
 
 def test_rank_sharding_partitions_the_list(tmp_path, videos):

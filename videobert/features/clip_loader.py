@@ -62,12 +62,14 @@ def list_videos(source: str | os.PathLike) -> list[Path]:
 class ClipChunks(torch.utils.data.IterableDataset):
     """Iterates ``(index, path)`` pairs, split across DataLoader workers, into messages."""
 
-    def __init__(self, videos: list[tuple[int, Path]], spec: ClipSpec, backend: str = "pyav", chunk_clips: int = 8):
+    def __init__(self, videos: list[tuple[int, Path]], spec: ClipSpec, backend: str = "pyav", chunk_clips: int = 8,
+                 pyav_threads: int | None = None):
         super().__init__()
         self.videos = videos
         self.spec = spec
         self.backend = backend
         self.chunk_clips = chunk_clips
+        self.pyav_threads = pyav_threads
 
     def __iter__(self) -> Iterator[ClipChunk | VideoEnd | VideoFailed]:
         info = torch.utils.data.get_worker_info()
@@ -83,7 +85,7 @@ class ClipChunks(torch.utils.data.IterableDataset):
         times: list[tuple[float, float]] = []
         count = 0
         try:
-            decoder = make_decoder(path, self.backend)
+            decoder = make_decoder(path, self.backend, self.pyav_threads)
             for clip in decoder.raw_clips(path, self.spec, report):
                 frames.append(clip.frames)
                 times.append((clip.start, clip.end))

@@ -9,6 +9,7 @@ a failing video is recorded as failed with the reason and the others continue.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -65,6 +66,13 @@ class ExtractSummary:
 def manifest_path(out: Path, rank: int, world_size: int) -> Path:
     """One manifest per rank, so ranks never append to the same file."""
     return out / ("manifest.jsonl" if world_size == 1 else f"manifest.rank{rank:05d}-of-{world_size:05d}.jsonl")
+
+
+def pyav_threads_per_worker(workers: int, cores: int) -> int:
+    """FFmpeg threads for each decoding process: the cores shared out between the workers, less one
+    for each worker's conversion thread (at least one). Every worker taking all cores, PyAV's own
+    default, would run workers x cores decoding threads."""
+    return max(1, cores // max(1, workers) - 1)
 
 
 def load_model(weights: str | None, device: torch.device, seed: int) -> tuple[S3D, str]:
@@ -139,8 +147,9 @@ class Extractor:
         return tqdm(unit="clip", desc="extract", disable=not self.config.progress, dynamic_ncols=True)
 
     def _messages(self, todo):
-        dataset = ClipChunks(todo, self.spec, self.config.backend, chunk_clips=max(1, min(8, self.config.batch_size)))
         workers = min(self.config.workers, len(todo))
+        dataset = ClipChunks(todo, self.spec, self.config.backend, chunk_clips=max(1, min(8, self.config.batch_size)),
+                             pyav_threads=pyav_threads_per_worker(workers, os.cpu_count() or 1))
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=None, num_workers=workers, pin_memory=self.device.type == "cuda",
             prefetch_factor=4 if workers else None, persistent_workers=False)

@@ -21,15 +21,16 @@ BACKENDS = ("auto", "pyav", "dali", "dali-cpu")
 TRUNCATION_TOLERANCE = 0.5
 
 
-def make_decoder(path: str | os.PathLike, backend: str = "auto"):
+def make_decoder(path: str | os.PathLike, backend: str = "auto", pyav_threads: int | None = None):
     """The decoder for ``backend``: ``"pyav"``; ``"dali"`` (GPU when CUDA is available, else CPU);
     ``"dali-cpu"``; ``"auto"``: DALI on the GPU when CUDA and DALI are present and the codec is one
-    NVDEC decodes, else PyAV (on the CPU PyAV is the faster and the universal choice)."""
+    NVDEC decodes, else PyAV (on the CPU PyAV is the faster and the universal choice).
+    ``pyav_threads``: FFmpeg decoding threads for PyAV (default: all cores but one)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose from {BACKENDS}")
     gpu = torch.cuda.is_available()
     if backend == "pyav":
-        return PyAVDecoder()
+        return PyAVDecoder(pyav_threads)
     if backend in ("dali", "dali-cpu"):
         if not dali_available():
             raise ImportError("the DALI backend needs nvidia-dali (pip install nvidia-dali-cuda120)")
@@ -41,7 +42,7 @@ def make_decoder(path: str | os.PathLike, backend: str = "auto"):
             codec = stream.codec_context.name
         if decoder.supports(codec):
             return decoder
-    return PyAVDecoder()
+    return PyAVDecoder(pyav_threads)
 
 
 def read_raw_clips(path: str | os.PathLike, spec: ClipSpec = ClipSpec(), backend: str = "auto") -> Iterator[RawClip]:
