@@ -130,7 +130,7 @@ class S3D(nn.Module):
     def with_batchnorm_folded(self) -> "S3D":
         """A copy for inference with every BatchNorm (its running statistics) folded into the
         convolution before it: the same outputs up to float rounding, without the 77 BatchNorm
-        passes over the activations (1.3-1.5x faster on the CPU, benchmarks/bench_s3d.py). The copy
+        passes over the activations (1.29x faster on the CPU, benchmarks/bench_s3d.py). The copy
         is in eval mode and its state dict no longer has torchvision's keys: keep the original to
         save or fine-tune."""
         folded = copy.deepcopy(self).eval()
