@@ -4,7 +4,7 @@ antialiased resize (what the PyAV decoder ran before), and swscale scaling and c
 call (faster, but a different filter: 7-10 levels away from torchvision's resize on average).
 ``cpu_normalized`` is the kernel writing float32 normalised for S3D (what read_clips asks for).
 
-Frames are decoded from an H.264 file of a panning noise texture (4:2:0), 640x360 and 1280x720,
+Frames are decoded from an H.264 file of a panning noise texture (4:2:0), 640x360 to 1920x1080,
 into S3D's input: the centre 224 x 224 of a 256 x 256 resize. One thread, as on the decoder's
 conversion thread. Reported: ms per frame, ratios, and source bytes read per second against this
 machine's single-thread memory copy rate (the op is compute-bound; the figure says how far).
@@ -31,7 +31,7 @@ CROP = (MARGIN, MARGIN, SIZE, SIZE)
 RESULTS: dict[str, float] = {}
 
 
-@pytest.fixture(scope="module", params=[(640, 360), (1280, 720)], ids=["360p", "720p"])
+@pytest.fixture(scope="module", params=[(640, 360), (1280, 720), (1920, 1080)], ids=["360p", "720p", "1080p"])
 def frames(request, tmp_path_factory):
     width, height = request.param
     path = write_video(tmp_path_factory.mktemp("frames") / "v.mp4", frames=12, width=width, height=height, textured=True)
@@ -92,7 +92,7 @@ def test_memory_copy_and_summary(benchmark):
     benchmark.pedantic(dst.copy_, args=(src,), rounds=5, iterations=1, warmup_rounds=1)
     copy = 2 * src.numel() / benchmark.stats.stats.min
     print(f"\nsingle-thread memory copy: {copy / 1e9:.1f} GB/s (read + write)")
-    for size in ("360p", "720p"):
+    for size in ("360p", "720p", "1080p"):
         ours = RESULTS.get(f"{size} cpu")
         if ours is None:
             continue
