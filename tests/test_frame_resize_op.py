@@ -1,8 +1,6 @@
 """frame_resize: the C++ kernel against the plain PyTorch reference, the colour matrices against
 known colours, and the op against the route it replaces (swscale RGB, then PyTorch's resize)."""
 
-from types import SimpleNamespace
-
 import av
 import numpy as np
 import pytest
@@ -11,7 +9,6 @@ import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
 from videobert.ops import frame_resize, yuv_to_rgb_affine
-from videobert.ops.frame_resize import PlanarFrameResizer
 from videobert.ops.frame_resize_reference import frame_resize_reference
 from videobert.video import S3D_MEAN, S3D_STD, normalize_clips
 from videobert.video.synthetic import write_video
@@ -129,28 +126,6 @@ def test_agrees_with_swscale_rgb_then_pytorch_resize(tmp_path):
     theirs = F.interpolate(rgb, size=(64, 64), mode="bilinear", antialias=True)[0, :, 4:60, 4:60].permute(1, 2, 0).int()
     diff = ours - theirs
     assert 0.5 < diff.float().mean() < 1.5 and diff.abs().float().mean() < 1.5 and diff.abs().max() <= 5
-
-
-@pytest.mark.parametrize("normalize", [None, (S3D_MEAN, S3D_STD)])
-def test_planar_frame_resizer_gives_what_the_op_gives(tmp_path, normalize):
-    """The decoders' lean path (PyAV planes straight to the kernel) against the checked op."""
-    path = write_video(tmp_path / "v.mp4", frames=3, width=100, height=60, textured=True)
-    with av.open(path) as container:
-        frames = list(container.decode(video=0))
-    resizer = PlanarFrameResizer((40, 40), (4, 4, 32, 32), normalize)
-    affine = yuv_to_rgb_affine()
-    for frame in frames:
-        out = np.empty((32, 32, 3), np.uint8 if normalize is None else np.float32)
-        resizer(frame.planes, affine, out)
-        y, u, v = (torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width]) for p in frame.planes)
-        assert torch.equal(torch.from_numpy(out), frame_resize(y, u, v, affine, (40, 40), (4, 4, 32, 32), normalize=normalize))
-    with pytest.raises(ValueError, match="out must be a C-contiguous"):
-        resizer(frames[0].planes, affine, np.empty((32, 32, 3), np.float64))
-    short = SimpleNamespace(buffer_ptr=0, buffer_size=100, line_size=100, width=100, height=60)
-    with pytest.raises(ValueError, match="does not fit its 100-byte buffer"):
-        resizer((short, frames[0].planes[1], frames[0].planes[2]), affine, np.empty((32, 32, 3), out.dtype))
-    with pytest.raises(ValueError, match="must be non-empty and lie inside the resize"):
-        PlanarFrameResizer((40, 40), (10, 10, 32, 32))
 
 
 @pytest.mark.parametrize("change,message", [

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from av.video.reformatter import VideoReformatter
 
 from videobert.ops.backends import compiled_module
-from videobert.ops.frame_resize import PlanarFrameResizer, yuv_to_rgb_affine
+from videobert.ops.frame_resize import frame_resize, yuv_to_rgb_affine
 
 from .ahead import mapped_ahead
 from .errors import CorruptVideoError
@@ -125,9 +125,7 @@ class FrameConverter:
         self.clip_frames = spec.clip_frames
         self.normalized = normalized
         self.dtype = np.float32 if normalized else np.uint8
-        crop = (self.margin, self.margin, self.size, self.size)
-        normalize = (S3D_MEAN, S3D_STD) if normalized else None
-        self.planar = PlanarFrameResizer((self.resize, self.resize), crop, normalize) if compiled_module("_C") else None
+        self.planar_kernel = compiled_module("_C") is not None
         self._clip = np.empty(0)
         self._next = spec.clip_frames
         self._last: av.VideoFrame | None = None
@@ -146,9 +144,14 @@ class FrameConverter:
 
     def _convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         full_range = PLANAR_YUV_FULL_RANGE.get(frame.format.name)
-        if full_range is not None and self.planar is not None:
-            matrix = COLOUR_MATRICES.get(frame.colorspace, "bt601")
-            self.planar(frame.planes, yuv_to_rgb_affine(matrix, full_range or frame.color_range == JPEG_RANGE), out)
+        if full_range is not None and self.planar_kernel:
+            y, u, v = (torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width])
+                       for p in frame.planes)
+            affine = yuv_to_rgb_affine(COLOUR_MATRICES.get(frame.colorspace, "bt601"),
+                                       full_range or frame.color_range == JPEG_RANGE)
+            frame_resize(y, u, v, affine, (self.resize, self.resize), (self.margin, self.margin, self.size, self.size),
+                         out=torch.from_numpy(out), normalize=(S3D_MEAN, S3D_STD) if self.normalized else None,
+                         backend="cpu")
         else:
             levels = torch.from_numpy(self._through_rgb(frame))
             out[...] = normalize_levels(levels) if self.normalized else levels
