@@ -23,6 +23,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 
 from videobert.ops import frame_resize, yuv_to_rgb_affine
 from videobert.video import S3D_MEAN, S3D_STD
+from videobert.video.pyav_backend import frame_planes
 from videobert.video.synthetic import write_video
 
 RESIZE, SIZE = 256, 224
@@ -37,8 +38,7 @@ def frames(request, tmp_path_factory):
     path = write_video(tmp_path_factory.mktemp("frames") / "v.mp4", frames=12, width=width, height=height, textured=True)
     with av.open(path) as container:
         decoded = list(container.decode(video=0))
-    planes = [tuple(torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width]) for p in f.planes)
-              for f in decoded]
+    planes = [frame_planes(f) for f in decoded]
     return f"{height}p", decoded, planes
 
 

@@ -2,7 +2,6 @@
 known colours, and the op against the route it replaces (swscale RGB, then PyTorch's resize)."""
 
 import av
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,6 +10,7 @@ from av.video.reformatter import VideoReformatter
 from videobert.ops import frame_resize, yuv_to_rgb_affine
 from videobert.ops.frame_resize_reference import frame_resize_reference
 from videobert.video import S3D_MEAN, S3D_STD, normalize_clips
+from videobert.video.pyav_backend import frame_planes
 from videobert.video.synthetic import write_video
 
 
@@ -120,7 +120,7 @@ def test_agrees_with_swscale_rgb_then_pytorch_resize(tmp_path):
     path = write_video(tmp_path / "v.mp4", frames=1, width=160, height=90)
     with av.open(path) as container:
         frame = next(container.decode(video=0))
-    y, u, v = (torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width]) for p in frame.planes)
+    y, u, v = frame_planes(frame)
     ours = frame_resize(y, u, v, yuv_to_rgb_affine(), (64, 64), (4, 4, 56, 56)).int()
     rgb = torch.from_numpy(VideoReformatter().reformat(frame, format="rgb24").to_ndarray()).permute(2, 0, 1)[None]
     theirs = F.interpolate(rgb, size=(64, 64), mode="bilinear", antialias=True)[0, :, 4:60, 4:60].permute(1, 2, 0).int()

@@ -80,7 +80,7 @@ def frame_resize(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, affine: torc
     elif out.shape != (height, width, 3) or out.dtype != dtype or not out.is_contiguous() or out.device != y.device:
         raise ValueError(f"out must be a contiguous {dtype} [{height}, {width}, 3] tensor on {y.device}, "
                          f"got {out.dtype} {tuple(out.shape)} on {out.device}")
-    gain_offset = None if normalize is None else _gain_offset(*normalize)
+    gain_offset = None if normalize is None else level_gain_offset(*normalize)
     if name == "reference":
         levels = frame_resize_reference(y, u, v, affine, resize, crop)
         if gain_offset is not None:
@@ -96,18 +96,19 @@ def frame_resize(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, affine: torc
 
 
 @functools.cache
-def _gain_offset_cached(mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+def _level_gain_offset(mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     mean_t, std_t = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
-    # the same float32 arithmetic as normalize_clips: level * (1 / (255 std)) + (-mean / std)
     return torch.stack([1.0 / (255.0 * std_t), -mean_t / std_t]).contiguous()
 
 
-def _gain_offset(mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """[2, 3] float32: per-channel gain and offset taking a level (0-255) to (level / 255 - mean) / std."""
+def level_gain_offset(mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """[2, 3] float32 CPU (cached; do not modify): per-channel gain and offset taking a level
+    (0-255) to ``(level / 255 - mean) / std`` as ``level * gain + offset``. The kernel and
+    :func:`videobert.video.preprocess.normalize_levels` both use these, so they agree to rounding."""
     mean, std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
         raise ValueError(f"normalize must be (mean, std) with 3 values each and std > 0, got {mean}, {std}")
-    return _gain_offset_cached(mean, std)
+    return _level_gain_offset(mean, std)
 
 
 def _check(y, u, v, affine, resize, crop) -> None:

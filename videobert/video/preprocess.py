@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from videobert.ops.frame_resize import level_gain_offset
+
 # torchvision's VideoClassification defaults (Kinetics statistics), in [0, 1] units.
 S3D_MEAN = (0.43216, 0.394666, 0.37645)
 S3D_STD = (0.22803, 0.22145, 0.216989)
@@ -34,10 +36,8 @@ def normalize_levels(frames: torch.Tensor) -> torch.Tensor:
     per channel, on any device."""
     if frames.dtype != torch.uint8 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 frames [..., T, H, W, 3], got {frames.dtype} {tuple(frames.shape)}")
-    mean = torch.tensor(S3D_MEAN, device=frames.device, dtype=torch.float32)
-    std = torch.tensor(S3D_STD, device=frames.device, dtype=torch.float32)
-    scale = 1.0 / (255.0 * std)  # videobert.ops.frame_resize(normalize=...) does the same arithmetic
-    return torch.addcmul(-mean / std, frames.to(torch.float32), scale)
+    gain, offset = level_gain_offset(S3D_MEAN, S3D_STD).to(frames.device)
+    return torch.addcmul(offset, frames.to(torch.float32), gain)
 
 
 def normalize_clips(frames: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -87,6 +87,12 @@ COLOUR_MATRICES = {1: "bt709", 4: "fcc", 5: "bt601", 6: "bt601", 7: "smpte240m",
 JPEG_RANGE = 2  # AVCOL_RANGE_JPEG
 
 
+def frame_planes(frame: av.VideoFrame) -> tuple[torch.Tensor, ...]:
+    """The frame's planes as uint8 ``[rows, cols]`` tensor views (rows ``line_size`` bytes apart)."""
+    return tuple(torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width])
+                 for p in frame.planes)
+
+
 class Slot(NamedTuple):
     """Where a converted frame went: slot ``index`` of the clip-sized array ``clip``."""
 
@@ -123,7 +129,8 @@ class FrameConverter:
         self.margin = (spec.resize_size - spec.size) // 2
         self.size = spec.size
         self.clip_frames = spec.clip_frames
-        self.normalized = normalized
+        self.crop = (self.margin, self.margin, self.size, self.size)
+        self.normalize = (S3D_MEAN, S3D_STD) if normalized else None
         self.dtype = np.float32 if normalized else np.uint8
         self.planar_kernel = compiled_module("_C") is not None
         self._clip = np.empty(0)
@@ -145,16 +152,13 @@ class FrameConverter:
     def _convert(self, frame: av.VideoFrame, out: np.ndarray) -> None:
         full_range = PLANAR_YUV_FULL_RANGE.get(frame.format.name)
         if full_range is not None and self.planar_kernel:
-            y, u, v = (torch.from_numpy(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width])
-                       for p in frame.planes)
             affine = yuv_to_rgb_affine(COLOUR_MATRICES.get(frame.colorspace, "bt601"),
                                        full_range or frame.color_range == JPEG_RANGE)
-            frame_resize(y, u, v, affine, (self.resize, self.resize), (self.margin, self.margin, self.size, self.size),
-                         out=torch.from_numpy(out), normalize=(S3D_MEAN, S3D_STD) if self.normalized else None,
-                         backend="cpu")
+            frame_resize(*frame_planes(frame), affine, (self.resize, self.resize), self.crop, out=torch.from_numpy(out),
+                         normalize=self.normalize, backend="cpu")
         else:
             levels = torch.from_numpy(self._through_rgb(frame))
-            out[...] = normalize_levels(levels) if self.normalized else levels
+            out[...] = levels if self.normalize is None else normalize_levels(levels)
 
     def _through_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         rgb = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
