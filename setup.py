@@ -3,8 +3,11 @@
 - ``videobert._C`` (C++/OpenMP) is always built.
 - ``videobert._C_cuda`` is built when ``nvcc`` is found (``CUDACXX``, ``CUDA_HOME``/``CUDA_PATH``,
   ``/usr/local/cuda`` or ``PATH``). ``VIDEOBERT_CUDA=0`` skips it; ``VIDEOBERT_CUDA=1`` demands it
-  and stops with a clear error when nvcc is missing. ``VIDEOBERT_CUDA_ARCHS`` overrides the CUDA
-  architectures (default ``80;90``: A100 and H100/H200).
+  and stops with a clear error when nvcc is missing. CUDA architectures: by default machine code
+  for compute capabilities 7.0 (V100), 7.5 (T4), 8.0 (A100), 8.6 (A10, RTX 30), 8.9 (L4, L40, RTX 40)
+  and 9.0 (H100/H200), plus 9.0 PTX that newer GPUs compile when loading; capabilities the nvcc in
+  use no longer supports are left out and named (CUDA 13 dropped 7.0, so there 7.0 GPUs are not
+  covered). ``VIDEOBERT_CUDA_ARCHS`` overrides the list in CMake's syntax (e.g. ``90`` or ``80-real;90``).
 - ``VIDEOBERT_NATIVE=1`` compiles the CPU kernels with ``-march=native``: fastest on the build
   machine, but the result only runs on CPUs like it. The default build is portable: the x86-64
   kernels carry AVX-512, AVX2 and baseline variants and pick one when loaded.
@@ -56,6 +59,32 @@ def cuda_wanted() -> str | None:
     return nvcc
 
 
+# Compute capabilities of the default build, oldest first: Volta (7.0) to Hopper (9.0).
+DEFAULT_CUDA_CAPABILITIES = ("70", "75", "80", "86", "89", "90")
+
+
+def nvcc_capabilities(nvcc: str) -> set[str] | None:
+    """Virtual architectures ``nvcc --list-gpu-arch`` lists (``compute_75`` -> "75"), None if it cannot say."""
+    try:
+        listed = subprocess.run([nvcc, "--list-gpu-arch"], capture_output=True, text=True, timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {line.strip().removeprefix("compute_") for line in listed.splitlines() if line.strip().startswith("compute_")}
+
+
+def cuda_architectures(supported: set[str] | None) -> tuple[str, list[str]]:
+    """(CMake CUDA_ARCHITECTURES for the default build, the default capabilities left out).
+
+    Machine code (``-real``) for each default capability ``supported`` holds (all when None), and
+    machine code plus PTX for the newest, so GPUs newer than the list still run the kernels."""
+    kept = [c for c in DEFAULT_CUDA_CAPABILITIES if supported is None or c in supported]
+    if not kept:
+        raise SystemExit(f"this nvcc supports none of the compute capabilities {DEFAULT_CUDA_CAPABILITIES} "
+                         f"(it lists {sorted(supported or ())}); set VIDEOBERT_CUDA_ARCHS")
+    dropped = [c for c in DEFAULT_CUDA_CAPABILITIES if c not in kept]
+    return ";".join([f"{c}-real" for c in kept[:-1]] + [kept[-1]]), dropped
+
+
 class CMakeExtension(Extension):
     def __init__(self, name: str) -> None:
         super().__init__(name, sources=[])
@@ -80,8 +109,13 @@ class CMakeBuild(build_ext):
             f"-DVIDEOBERT_CUDA={'ON' if nvcc else 'OFF'}",
         ]
         if nvcc:
-            args += [f"-DCMAKE_CUDA_COMPILER={nvcc}",
-                     f"-DVIDEOBERT_CUDA_ARCHITECTURES={os.environ.get('VIDEOBERT_CUDA_ARCHS', '80;90')}"]
+            archs = os.environ.get("VIDEOBERT_CUDA_ARCHS")
+            if not archs:
+                archs, dropped = cuda_architectures(nvcc_capabilities(nvcc))
+                if dropped:
+                    print(f"videobert: {nvcc} cannot build for compute capability {', '.join(dropped)}: left out")
+            print(f"videobert: CUDA architectures {archs}")
+            args += [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DVIDEOBERT_CUDA_ARCHITECTURES={archs}"]
         if shutil.which("ninja") or _pip_ninja():
             args += ["-G", "Ninja"]
         print(f"videobert: building _C{' and _C_cuda (nvcc: ' + nvcc + ')' if nvcc else ' (no CUDA kernels)'}")
@@ -100,9 +134,11 @@ def _pip_ninja() -> bool:
     return True
 
 
-NVCC = cuda_wanted()
-# Both modules come from one CMake build; listing _C_cuda lets setuptools copy it for --inplace.
-setup(
-    ext_modules=[CMakeExtension("videobert._C")] + ([CMakeExtension("videobert._C_cuda")] if NVCC else []),
-    cmdclass={"build_ext": CMakeBuild},
-)
+# pip's build backend runs this file as __main__ too; the guard lets tests import the helpers above.
+if __name__ == "__main__":
+    NVCC = cuda_wanted()
+    # Both modules come from one CMake build; listing _C_cuda lets setuptools copy it for --inplace.
+    setup(
+        ext_modules=[CMakeExtension("videobert._C")] + ([CMakeExtension("videobert._C_cuda")] if NVCC else []),
+        cmdclass={"build_ext": CMakeBuild},
+    )

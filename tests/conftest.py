@@ -1,5 +1,9 @@
-"""Test session setup. Triton runs in its interpreter on machines without a GPU; that must be
-decided before anything imports triton."""
+"""Test session setup.
+
+Triton runs in its interpreter on machines without a GPU; that must be decided before anything
+imports triton. On a GPU host Triton kernels run on CUDA tensors (see tests/devices.py).
+Tests marked ``gpu`` are skipped, with that reason, where no CUDA device is present.
+"""
 
 import os
 
@@ -8,6 +12,9 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("DS_ACCELERATOR", "cpu" if not torch.cuda.is_available() else "cuda")
+# One fixed tile config for the Triton loss head keeps a GPU test run from autotuning every small
+# test shape; test_masked_token_loss.py turns autotuning back on where it tests it.
+os.environ.setdefault("VIDEOBERT_TRITON_AUTOTUNE", "0")
 
 import pytest  # noqa: E402
 

@@ -14,7 +14,7 @@ from videobert.demo.config import demo_config
 from videobert.demo.pipeline import DemoPipeline
 from videobert.demo.stages import StageFailed
 
-STAGES = ["generate", "extract", "visual_words", "corpus", "pretrain", "evaluate", "pictures"]
+STAGES = ["generate", "extract", "visual_words", "corpus", "pretrain", "evaluate", "caption", "pictures"]
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,16 @@ def test_demo_writes_report_with_accuracies_beside_chance(small_run):
         assert 0 <= r["prior_top1"] <= 1
     assert report["zero_shot"]["segments"] > 0
     assert 0 <= report["alignment"]["accuracy"] <= 1 and report["alignment"]["chance"] == 0.5
+    retrieval = report["retrieval"]
+    assert retrieval["mode"] == "two-tower" and retrieval["text"] == "narration" and retrieval["segments"] >= 2
+    for direction in ("text_to_video", "video_to_text"):
+        r = retrieval[direction]
+        assert 0 <= r["R@1"] <= r["R@5"] <= r["R@10"] <= 1 and 1 <= r["MedR"] and 0 < r["chance_R@1"] < 1
+    captioning = report["captioning"]
+    assert captioning["segments"]["eval"] > 0 and captioning["segments"]["train"] > captioning["segments"]["eval"]
+    for name in ("s3d", "videobert", "videobert+s3d", "most_common_caption"):
+        assert 0 <= captioning[name]["BLEU-4"] <= captioning[name]["BLEU-1"] <= 1 and captioning[name]["CIDEr"] >= 0, name
+    assert captioning["s3d"]["per_seed"]["CIDEr"] == [captioning["s3d"]["CIDEr"]]  # the small demo trains one seed
     assert list(report["stage_seconds"]) == STAGES and all(t >= 0 for t in report["stage_seconds"].values())
     assert report["resumed_stages"] == []
     assert report["visual_words"]["words_possible"] == config.num_visual_words
@@ -52,12 +62,24 @@ def test_demo_outputs_exist(small_run):
     assert (model_dir / "vocab.txt").read_text(encoding="utf-8") == vocab
     assert json.loads((model_dir / "config.json").read_text())["text_vocab_size"] == len(vocab.splitlines()) < 200
     assert any((out / report["outputs"]["tensorboard"]).rglob("events.out.tfevents*"))
-    for key in ("loss_curves", "zero_shot", "zero_shot_per_class", "all_words", "heldout_video", "top_word"):
+    for key in ("loss_curves", "zero_shot", "zero_shot_per_class", "retrieval", "captions", "all_words", "heldout_video",
+                "top_word"):
         with Image.open(out / report["outputs"][key]) as image:
             assert image.format == "PNG" and image.width >= 100 and image.height >= 60, key
             assert len(np.unique(np.asarray(image.convert("L")))) > 10, f"{key} is blank"
     zero_shot = json.loads((out / "eval" / "zero_shot.json").read_text())
     assert zero_shot["num_segments"] == report["zero_shot"]["segments"]
+
+
+def test_demo_writes_a_pipeline_bundle_of_its_model(small_run):
+    from videobert.pipeline import VideoBertPipeline
+
+    out, _, _ = small_run
+    bundle = VideoBertPipeline.from_pretrained(out / "pipeline")
+    video = sorted((out / "data" / "heldout" / "videos").iterdir())[0]
+    with np.load(out / "visual_words" / "words.npz") as table:  # what the demo's stages assigned
+        np.testing.assert_array_equal(bundle.video_words(video)[0], table[f"{video.stem}/words"])
+    assert 0.0 < bundle.alignment_score(video, "spin the square") < 1.0
 
 
 def test_rerun_resumes_every_finished_stage(small_run):
@@ -89,15 +111,3 @@ def test_failing_stage_names_itself_and_fresh_starts_over(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "stages.jsonl").read_text().splitlines()]
     assert [(r["key"], r["status"]) for r in records] == [("generate", "done"), ("extract", "failed")]
 
-
-def test_alignment_reads_the_narration_spoken_during_each_segment(tmp_path):
-    from videobert.demo.evaluate import narrated
-    from videobert.tasks.annotations import Segment
-
-    (tmp_path / "v1.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nokay.\n\n"
-                                     "00:00:01.000 --> 00:00:05.000\nnow let me show you how to spin the ring.\n")
-    segments = [Segment("v1", 0.8, 5.2, "spin the orange ring"), Segment("v1", 6.0, 8.0, "push the red square"),
-                Segment("v2", 0.0, 2.0, "lift the green triangle")]
-    out = narrated(segments, tmp_path)
-    # the longest overlap wins; no sentence inside the span, or no transcript: left out
-    assert [(s.video_id, s.start, s.sentence) for s in out] == [("v1", 0.8, "now let me show you how to spin the ring.")]

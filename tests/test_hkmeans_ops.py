@@ -4,14 +4,20 @@ import pytest
 import torch
 
 from videobert.ops import available_backends, centroid_update, hkmeans_assign
+from videobert.ops.hkmeans import LloydStepCPU
 from videobert.ops.hkmeans_reference import (
     centroid_update_reference,
     hkmeans_assign_reference,
     level_offsets,
 )
 
+from devices import DTYPES, TRITON_DEVICE, backend_on, skip_unavailable, skip_unsupported_dtype
+
 AVAILABLE = available_backends()
-CPU_BACKENDS = ["cpu", "triton"]  # both must be present: _C is built by every install, triton runs interpreted
+# Every assignment backend on the device it runs on here: the C++ kernel on CPU tensors, Triton on
+# CUDA tensors (interpreted on CPU tensors without a GPU), the CUDA kernel on CUDA tensors (skipped
+# without a GPU). The reference is always computed on the CPU in fp32.
+ASSIGN_CASES = [backend_on("cpu", "cpu"), backend_on("triton", TRITON_DEVICE), backend_on("cuda", "cuda")]
 
 
 def make_tree(levels: int, branching: int, dim: int, seed: int = 0) -> torch.Tensor:
@@ -33,41 +39,50 @@ def features_near(tree: torch.Tensor, n: int, seed: int = 1) -> torch.Tensor:
 
 
 def reference(x, tree, levels, branching):
+    x, tree = x.cpu(), tree.cpu()
     return hkmeans_assign_reference(x, tree, tree.pow(2).sum(1), levels, branching)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def assign(x, tree, levels, branching, backend, device):
+    """``hkmeans_assign`` on ``device``; the path comes back on that device and is returned on the CPU."""
+    skip_unavailable(backend)
+    path = hkmeans_assign(x.to(device), tree.to(device), levels, branching, backend=backend)
+    assert path.device.type == device
+    return path.cpu()
+
+
+@pytest.mark.parametrize("backend,device", ASSIGN_CASES)
 @pytest.mark.parametrize("n,dim,levels,branching", [(1, 1, 1, 2), (33, 17, 2, 5), (130, 100, 3, 12), (64, 1000, 2, 12), (7, 33, 4, 3)])
-def test_assign_matches_reference_fp32(backend, n, dim, levels, branching):
+def test_assign_matches_reference_fp32(backend, device, n, dim, levels, branching):
     tree = make_tree(levels, branching, dim)
     x = features_near(tree, n)
     expected = reference(x, tree, levels, branching)
-    got = hkmeans_assign(x, tree, levels, branching, backend=backend)
+    got = assign(x, tree, levels, branching, backend, device)
     assert got.dtype == torch.int64 and got.shape == (n, levels)
     assert torch.equal(got, expected)
     assert int(got[:, -1].max()) < branching**levels
 
 
-@pytest.mark.parametrize("backend", ["reference"] + CPU_BACKENDS)
-def test_empty_input_gives_empty_output(backend):
+@pytest.mark.parametrize("backend,device", [backend_on("reference", "cpu"), *ASSIGN_CASES])
+def test_empty_input_gives_empty_output(backend, device):
     tree = make_tree(2, 4, 8)
-    got = hkmeans_assign(torch.empty(0, 8), tree, 2, 4, backend=backend)
+    got = assign(torch.empty(0, 8), tree, 2, 4, backend, device)
     assert got.shape == (0, 2) and got.dtype == torch.int64
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_non_contiguous_input(backend):
-    tree = make_tree(2, 6, 24)
-    padded_rows = features_near(tree, 80).repeat(1, 2)[::2, :24]  # row stride 48, every other row
-    column_major = features_near(tree, 40).t().contiguous().t()
-    strided_columns = features_near(tree, 40).repeat_interleave(2, dim=1)[:, ::2]
+@pytest.mark.parametrize("backend,device", ASSIGN_CASES)
+def test_non_contiguous_input(backend, device):
+    tree = make_tree(2, 6, 24).to(device)
+    padded_rows = features_near(tree.cpu(), 80).to(device).repeat(1, 2)[::2, :24]  # row stride 48, every other row
+    column_major = features_near(tree.cpu(), 40).to(device).t().contiguous().t()
+    strided_columns = features_near(tree.cpu(), 40).to(device).repeat_interleave(2, dim=1)[:, ::2]
     for x in (padded_rows, column_major, strided_columns):
         assert not x.is_contiguous()
-        assert torch.equal(hkmeans_assign(x, tree, 2, 6, backend=backend), reference(x.contiguous(), tree, 2, 6))
+        assert torch.equal(assign(x, tree, 2, 6, backend, device), reference(x.contiguous(), tree, 2, 6))
 
 
-@pytest.mark.parametrize("backend", ["reference"] + CPU_BACKENDS)
-def test_ties_go_to_the_lower_index(backend):
+@pytest.mark.parametrize("backend,device", [backend_on("reference", "cpu"), *ASSIGN_CASES])
+def test_ties_go_to_the_lower_index(backend, device):
     dim, branching = 20, 12
     tree = make_tree(2, branching, dim)
     # root children 3 and 9 are identical, and so are their whole subtrees
@@ -78,21 +93,57 @@ def test_ties_go_to_the_lower_index(backend):
     tree[base + 7] = tree[base + 5]
     tree[base + 11] = tree[base + 0]
     x = torch.cat([tree[3:4] + 0.01 * torch.randn(50, dim), tree[base + 5 : base + 6].repeat(3, 1), tree[base : base + 1]])
-    path = hkmeans_assign(x, tree, 2, branching, backend=backend)
+    path = assign(x, tree, 2, branching, backend, device)
     assert not (path[:, 0] == 9).any()
     assert (path[-4:-1, 1] == 3 * branching + 5).all() and path[-1, 1] == 3 * branching
     assert not torch.isin(path[:, 1], torch.tensor([3 * branching + 7, 3 * branching + 11])).any()
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-def test_half_precision_features(backend):  # bf16 only on a GPU: the Triton interpreter gets it wrong
-    dtype = torch.float16
+@pytest.mark.parametrize("backend,device", ASSIGN_CASES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_features(backend, device, dtype):
+    skip_unsupported_dtype(backend, device, dtype)
     tree = make_tree(3, 7, 48)
     x = features_near(tree, 200).to(dtype)
-    expected = reference(x, tree, 3, 7)  # the reference reads fp16 and computes in fp32 too
-    got = hkmeans_assign(x, tree, 3, 7, backend=backend)
+    expected = reference(x, tree, 3, 7)  # the reference reads the same 16-bit values and computes in fp32 too
+    got = assign(x, tree, 3, 7, backend, device)
     # identical inputs and fp32 accumulation: only near-ties may differ (summation order)
     assert (got == expected).all(dim=1).float().mean() >= 0.99
+
+
+def test_inputs_on_another_device_are_clear_errors():
+    """Raw pointers of the wrong device would crash the kernels: every tensor's device is checked first
+    (a meta tensor stands in for "another device" on a CPU-only host)."""
+    tree = make_tree(2, 4, 8)
+    x = features_near(tree, 5)
+    with pytest.raises(ValueError, match="hkmeans_assign: centroid_norms is on meta, but the input is on cpu"):
+        hkmeans_assign(x, tree, 2, 4, centroid_norms=torch.empty(20, device="meta"), backend="cpu")
+    with pytest.raises(ValueError, match="hkmeans_assign: centroids is on meta"):
+        hkmeans_assign(x, tree.to("meta"), 2, 4)
+    with pytest.raises(ValueError, match="centroid_update: labels is on meta"):
+        centroid_update(x, torch.zeros(5, dtype=torch.int64, device="meta"), 3)
+    with pytest.raises(ValueError, match="centroids and norms must be float32"):  # the op itself checks too
+        torch.ops.videobert.hkmeans_assign(x, tree, tree.pow(2).sum(1).double(), 2, 4, "cpu")
+    with pytest.raises(ValueError, match="backend 'cuda' cannot read tensors on cpu"):
+        torch.ops.videobert.hkmeans_assign(x, tree, tree.pow(2).sum(1), 2, 4, "cuda")
+    if AVAILABLE["cpu"]:
+        step = LloydStepCPU(x, 4)
+        with pytest.raises(ValueError, match="LloydStepCPU: centres is on meta"):
+            step(tree[:4].to("meta"), tree[:4].pow(2).sum(1))
+
+
+@pytest.mark.gpu
+def test_cuda_features_with_cpu_centroids_raise_instead_of_crashing():
+    tree = make_tree(2, 4, 8)
+    x = features_near(tree, 5).cuda()
+    for backend in ("cuda", "triton"):
+        if AVAILABLE[backend]:
+            with pytest.raises(ValueError, match="centroid_norms is on cpu, but the input is on cuda"):
+                hkmeans_assign(x, tree.cuda(), 2, 4, centroid_norms=tree.pow(2).sum(1), backend=backend)
+            with pytest.raises(ValueError, match="centroids is on cpu"):
+                hkmeans_assign(x, tree, 2, 4, backend=backend)
+            with pytest.raises(ValueError, match="centroid_norms is on cpu"):  # the op called directly checks too
+                torch.ops.videobert.hkmeans_assign(x, tree.cuda(), tree.pow(2).sum(1), 2, 4, backend)
 
 
 def test_bad_inputs_are_clear_errors():
@@ -139,14 +190,13 @@ def test_centroid_update_rejects_bad_labels():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_gpu_backends_match_reference(backend, dtype):
-    if not AVAILABLE[backend]:
-        pytest.skip(f"{backend} backend not available")
-    tree = make_tree(4, 12, 1000).cuda()
-    x = features_near(tree.cpu(), 3000).to(dtype).cuda()
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_backends_match_reference_at_the_papers_size(backend, dtype):
+    """4 levels x 12 children (20,736 words), D = 1024: the size extraction runs at."""
+    skip_unavailable(backend)
+    tree = make_tree(4, 12, 1024)
+    x = features_near(tree, 3000).to(dtype)
     expected = reference(x, tree, 4, 12)
-    got = hkmeans_assign(x, tree, 4, 12, backend=backend)
+    got = assign(x, tree, 4, 12, backend, "cuda")
     agree = (got == expected).all(dim=1).float().mean()
     assert agree == 1.0 if dtype == torch.float32 else agree >= 0.99
-    assert hkmeans_assign(x[:0], tree, 4, 12, backend=backend).shape == (0, 4)

@@ -5,8 +5,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from videobert.ops import available_backends
 from videobert.visual_words import HierarchicalKMeans
+
+from devices import TRITON_DEVICE, backend_on, skip_unavailable
 
 
 def clustered(n: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray:
@@ -87,12 +88,14 @@ def test_memmap_input_without_loading_it(tmp_path, data):
     assert np.array_equal(tree.assign(mm), same.assign(data))
 
 
-@pytest.mark.parametrize("backend", [b for b in ("reference", "cpu", "triton") if available_backends()[b]])
-def test_assign_tensor_backends_agree(tree, data, backend):
-    x = torch.from_numpy(data[:300])
+@pytest.mark.parametrize("backend,device", [backend_on("reference", "cpu"), backend_on("cpu", "cpu"),
+                                            backend_on("triton", TRITON_DEVICE), backend_on("cuda", "cuda")])
+def test_assign_tensor_backends_agree(tree, data, backend, device):
+    skip_unavailable(backend)
+    x = torch.from_numpy(data[:300]).to(device)
     ids = tree.assign(x, backend=backend)
-    assert isinstance(ids, torch.Tensor) and ids.dtype == torch.int64
-    assert torch.equal(ids, torch.from_numpy(tree.assign(data[:300])))
+    assert isinstance(ids, torch.Tensor) and ids.dtype == torch.int64 and ids.device == x.device
+    assert torch.equal(ids.cpu(), torch.from_numpy(tree.assign(data[:300])))
 
 
 def test_bad_inputs(tree, data):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -20,6 +21,7 @@ COMMAND_MODULES = (
     "videobert.train.cli",          # pretrain, export
     "videobert.tasks.cli",          # eval ...
     "videobert.demo.cli",           # demo
+    "videobert.pipeline.cli",       # pipeline (your own videos end to end)
 )
 
 
@@ -45,7 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from videobert.utils.dirlock import DirectoryInUse
+    from videobert.utils.fingerprint import StaleOutputError
+    from videobert.utils.stopping import Stopped, stop_on_signals
+
+    # SIGINT / SIGTERM unwind the command (its children are stopped on the way) to an exit status
+    # of 130 / 143; the stage it stopped in is named, and a rerun resumes.
+    with stop_on_signals():
+        try:
+            return int(args.func(args) or 0)
+        except Stopped as stop:
+            logging.getLogger("videobert").error("%s", stop.explain(f"videobert {args.command}"))
+            return stop.exit_code
+        except DirectoryInUse as exc:
+            logging.getLogger("videobert").error("%s", exc)
+            return os.EX_TEMPFAIL  # 75: try again later
+        except StaleOutputError as exc:  # a refusal, not a crash: the message says what changed and what to do
+            logging.getLogger("videobert").error("%s", exc)
+            return os.EX_DATAERR  # 65
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)")
     demo.add_argument("--size", choices=("full", "small"), default="full",
                       help="full: the real demo (~15 min on 2 cores); small: a quick smoke run (default: %(default)s)")
+    demo.add_argument("--steps", type=int, help="pretraining steps (default: the size's own, 7000 full, 30 small)")
     demo.set_defaults(func=run_demo)
 
 
@@ -27,10 +28,15 @@ def run_demo(args: argparse.Namespace) -> int:
     from videobert.demo.pipeline import DemoPipeline
     from videobert.demo.report import format_report
     from videobert.demo.stages import StageFailed
+    from videobert.utils.dirlock import lock_directory
 
-    pipeline = DemoPipeline(args.out, demo_config(args.size, args.seed, args.s3d_weights))
+    config = demo_config(args.size, args.seed, args.s3d_weights)
+    if args.steps is not None:
+        config.steps = args.steps
+    pipeline = DemoPipeline(args.out, config)
     try:
-        report = pipeline.run(fresh=args.fresh)
+        with lock_directory(args.out):  # one demo per --out (a second one is refused at once)
+            report = pipeline.run(fresh=args.fresh)
     except StageFailed as exc:
         logging.getLogger("videobert.demo").error("%s\n(details in %s/stages.jsonl; rerun to resume from this stage)", exc, args.out)
         return 1

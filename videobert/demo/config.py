@@ -52,6 +52,12 @@ class DemoConfig:
     max_stride: int = 5                 # ... and visual words thinned with a random stride of 1 .. max_stride
     alignment_loss_weight: float = 1.0  # weight of the alignment loss beside masked text and visual words
     num_ranks: int = 2                  # DeepSpeed CPU ranks (1 = one plain process)
+    # captioning: the paper's captioner (2 layers, hidden 128, dropout 0.4, batch 128, Adam 1e-3 with
+    # linear decay) for 100 steps (~38 epochs of the 333 training segments; paper: 40,000 steps), one
+    # captioner per seed and feature variant. One seed keeps the stage short; the README gives 3.
+    caption_steps: int = 100
+    caption_seeds: tuple[int, ...] = (0,)
+    caption_beam_size: int = 5
 
     @property
     def num_visual_words(self) -> int:
@@ -67,6 +73,6 @@ def demo_config(size: str = "full", seed: int = 0, s3d_weights: str = "") -> Dem
             size=size, seed=seed, s3d_weights=s3d_weights,
             data=SyntheticConfig(n_train=10, n_heldout=4, segments_per_video=(2, 2), segment_seconds=(3.5, 4.5), seed=seed),
             frame_size=32, branching=4, hidden_size=64, intermediate_size=128,
-            steps=30, batch_size=8, micro_batch_size=4, warmup_steps=5,
+            steps=30, batch_size=8, micro_batch_size=4, warmup_steps=5, caption_steps=10,
         )
     raise ValueError(f"demo size must be 'full' or 'small', got {size!r}")

@@ -1,6 +1,6 @@
 """`videobert demo`: the whole pipeline on built-in synthetic data, as resumable stages.
 
-    generate -> extract -> visual_words -> corpus -> pretrain -> evaluate -> pictures -> report
+    generate -> extract -> visual_words -> corpus -> pretrain -> evaluate -> caption -> pictures -> report
 
 Every stage calls the library's own components (PyAV decoding, S3D, hierarchical k-means,
 WebVTT + sentences + WordPiece, the corpus, DeepSpeed pretraining, zero-shot classification).
@@ -11,8 +11,9 @@ Output directory layout::
     visual_words/    kmeans.safetensors, words.npz (every video's words and clip times)
     corpus/          the pretraining corpus
     pretrain/        DeepSpeed run: checkpoints/, tensorboard/, metrics.jsonl, model/ (trained model)
-    eval/            zero_shot.json, alignment.json
-    pictures/        loss_curves.png, zero_shot.png, visual-word galleries
+    pipeline/        the trained model as a VideoBertPipeline bundle (videobert.pipeline)
+    eval/            zero_shot.json, alignment.json, retrieval.json, captioning/ (captions, metrics, captions.png)
+    pictures/        loss_curves.png, zero_shot.png, retrieval.png, visual-word galleries
     report.json      accuracies beside chance, each stage's wall time
     stages.jsonl     which stages finished (a rerun skips them)
 """
@@ -36,7 +37,7 @@ from videobert.utils.io import atomic_path, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("data", "features", "visual_words", "corpus", "pretrain", "eval", "pictures", "report.json", "stages.jsonl", "demo_config.json")
+OUTPUTS = ("data", "features", "visual_words", "corpus", "pretrain", "pipeline", "eval", "pictures", "report.json", "stages.jsonl", "demo_config.json")
 
 
 class DemoPipeline:
@@ -62,8 +63,10 @@ class DemoPipeline:
             Stage("visual_words", self.visual_words, f"hierarchical k-means, {c.levels} levels x {c.branching} = {c.num_visual_words} words"),
             Stage("corpus", self.corpus, "transcripts -> sentences -> WordPiece; segments of visual words"),
             Stage("pretrain", self.pretrain, f"{c.steps} steps on DeepSpeed ({c.num_ranks} CPU rank(s))"),
-            Stage("evaluate", self.evaluate, "zero-shot verb / object classification and alignment on the held-out split"),
-            Stage("pictures", self.pictures_stage, "loss curves, zero-shot bars, visual-word galleries"),
+            Stage("evaluate", self.evaluate, "zero-shot verb / object classification, alignment and retrieval on the held-out split"),
+            Stage("caption", self.caption, f"captioners (s3d, videobert, videobert+s3d features; {len(c.caption_seeds)} seed(s) "
+                                           "each) trained on the training videos' annotations, COCO metrics on the held-out ones"),
+            Stage("pictures", self.pictures_stage, "loss curves, zero-shot bars, retrieval, visual-word galleries"),
         ]
 
     # ------------------------------------------------------------------ stages
@@ -176,13 +179,33 @@ class DemoPipeline:
             raise RuntimeError(f"pretraining ended ({result.stopped} at step {result.step}) without exporting a model")
         # the model reads the demo's text ids: its vocabulary goes with it (`videobert eval` finds it there)
         write_text_atomic(Path(result.model_dir) / "vocab.txt", tokenizer.path.read_text(encoding="utf-8"))
+        self.write_bundle(Path(result.model_dir), kmeans)
         return {"ranks": num_ranks, "steps": result.step, "final_loss": result.loss, "tokens_per_s": result.tokens_per_s,
                 "model_dir": str(Path(result.model_dir).resolve().relative_to(self.out.resolve()))}
 
-    def evaluate(self) -> dict[str, Any]:
-        from videobert.demo.evaluate import alignment_accuracy, narrated
+    def write_bundle(self, model_dir: Path, kmeans) -> Path:
+        """The trained model as a ``VideoBertPipeline`` bundle in ``pipeline/``: one call from a
+        video file to its visual words, embeddings, alignment and zero-shot classes."""
         from videobert.model import VideoBertForPretraining
+        from videobert.pipeline import S3DSource, VideoBertPipeline
+        from videobert.video import ClipSpec
+
+        c = self.config
+        clip = ClipSpec(fps=c.fps, clip_frames=c.clip_frames, size=c.frame_size)
+        pipeline = VideoBertPipeline(VideoBertForPretraining.from_pretrained(model_dir), self.tokenizer(), kmeans, clip,
+                                     S3DSource.of(c.s3d_weights or None, c.seed), c.s3d_weights or None)
+        return pipeline.save_pretrained(self.out / "pipeline")
+
+    def evaluate(self) -> dict[str, Any]:
+        """Zero-shot classification on the annotated held-out segments; alignment and retrieval on the
+        same segments with the narration spoken during each (``narrated``) as their text. The model
+        learnt alignment from narration only and has never read an annotator's imperative caption
+        ("spin the red square"), so the narration asks what it was taught; the command
+        (``videobert eval retrieval``) takes the annotations unless given ``--transcripts``."""
+        from videobert.model import VideoBertForPretraining
+        from videobert.tasks.alignment import alignment_accuracy, narrated
         from videobert.tasks.annotations import read_word_list, read_youcook_annotations
+        from videobert.tasks.retrieval import evaluate_retrieval
         from videobert.tasks.zero_shot import ZeroShotClassifier
 
         model = VideoBertForPretraining.from_pretrained(self.model_dir)
@@ -195,6 +218,8 @@ class DemoPipeline:
         narration = narrated(segments, self.data / "heldout" / "transcripts")
         alignment = alignment_accuracy(model, tokenizer, narration, video_words, seed=self.config.seed)
         write_json_atomic(self.eval_dir / "alignment.json", alignment)
+        retrieval = {**evaluate_retrieval(model, tokenizer, narration, video_words), "text": "narration"}
+        write_json_atomic(self.eval_dir / "retrieval.json", retrieval)
 
         def summary(reports: dict, classes: int) -> dict[str, float]:
             return {"top1": reports["video"].top1, "top5": reports["video"].top5,
@@ -203,11 +228,35 @@ class DemoPipeline:
                     "mean_class_top1": reports["video"].mean_class_top1}
 
         return {"verb": summary(zero_shot.verb, len(verbs)), "object": summary(zero_shot.object, len(objects)),
-                "segments": zero_shot.num_segments, "skipped": zero_shot.skipped, "alignment": alignment}
+                "segments": zero_shot.num_segments, "skipped": zero_shot.skipped, "alignment": alignment,
+                "retrieval": {key: retrieval[key] for key in ("mode", "k", "text", "text_to_video", "video_to_text",
+                                                              "segments", "sentences", "duplicate_segments", "seconds")}}
+
+    def caption(self) -> dict[str, Any]:
+        """The paper's captioning protocol (``videobert.tasks.captioning``): per feature variant and seed a
+        captioner trained on the training videos' annotations, scored on the held-out segments."""
+        from dataclasses import replace
+
+        from videobert.model import VideoBertForPretraining
+        from videobert.tasks.annotations import read_youcook_annotations
+        from videobert.tasks.captioning import CaptioningSettings, load_video_clips, run_captioning
+        from videobert.visual_words import HierarchicalKMeans
+
+        c = self.config
+        settings = CaptioningSettings(seeds=tuple(c.caption_seeds), beam_size=c.caption_beam_size)
+        settings.train = replace(settings.train, steps=c.caption_steps)
+        clips = load_video_clips([self.features / "train", self.features / "heldout"], HierarchicalKMeans.load(self.kmeans_path))
+        metrics = run_captioning(VideoBertForPretraining.from_pretrained(self.model_dir), self.tokenizer(), clips,
+                                 read_youcook_annotations(self.data / "train" / "annotations.json"),
+                                 read_youcook_annotations(self.data / "heldout" / "annotations.json"),
+                                 self.eval_dir / "captioning", settings, videos_dirs=[self.data / "heldout" / "videos"])
+        return {key: metrics[key] for key in ("s3d", "videobert", "videobert+s3d", "most_common_caption", "segments",
+                                              "skipped", "training", "seconds", "settings")}
 
     def pictures_stage(self) -> dict[str, Any]:
         from videobert.demo.pictures import draw_galleries, plot_loss_curves, plot_zero_shot
         from videobert.tasks.plots import plot_zero_shot_per_class
+        from videobert.tasks.retrieval.plots import plot_retrieval
 
         evaluation = self._stage_result("evaluate")
         zero_shot = json.loads((self.eval_dir / "zero_shot.json").read_text(encoding="utf-8"))
@@ -216,6 +265,8 @@ class DemoPipeline:
             "zero_shot": plot_zero_shot(evaluation, self.pictures / "zero_shot.png"),
             "zero_shot_per_class": plot_zero_shot_per_class(zero_shot, self.pictures / "zero_shot_per_class.png"),
         }
+        retrieval = json.loads((self.eval_dir / "retrieval.json").read_text(encoding="utf-8"))
+        paths["retrieval"] = plot_retrieval(retrieval, self.pictures / "retrieval.png", self.data / "heldout" / "videos")
         paths.update(draw_galleries(self, self.pictures))
         return {name: str(Path(p).relative_to(self.out)) for name, p in paths.items()}
 
@@ -229,23 +280,21 @@ class DemoPipeline:
         return record["result"]
 
     def check_config(self, fresh: bool) -> None:
-        """Start over on ``fresh``; refuse to resume a run made with a different configuration."""
+        """Start over on ``fresh``; refuse to resume a run made with a different configuration
+        (``demo_config.json`` is the run's fingerprint: the error names each changed setting)."""
+        from videobert.utils.fingerprint import claim_output
+
         config_path = self.out / "demo_config.json"
-        current = dataclasses.asdict(self.config)
-        if fresh:
+
+        def clear() -> None:
             for name in OUTPUTS:
                 path = self.out / name
                 if path.is_dir():
                     shutil.rmtree(path)
-                elif path.exists():
+                elif path.exists() and path != config_path:
                     path.unlink()
-        elif config_path.exists():
-            previous = json.loads(config_path.read_text(encoding="utf-8"))
-            if previous != json.loads(json.dumps(current)):
-                changed = sorted(k for k in current if previous.get(k) != json.loads(json.dumps(current[k])))
-                raise ValueError(f"{self.out} holds a demo run with other settings ({', '.join(changed)} differ); "
-                                 f"use --fresh to start over or another --out")
-        write_json_atomic(config_path, current)
+
+        claim_output(config_path, "demo", dataclasses.asdict(self.config), overwrite=fresh, clear=clear, restart_hint="--fresh")
 
     def run(self, fresh: bool = False) -> dict[str, Any]:
         """Run (or resume) every stage and write ``report.json``; returns the report."""

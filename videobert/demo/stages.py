@@ -1,6 +1,7 @@
 """Running a job as named stages that resume: each finished stage is recorded with its wall time
 and its (small, JSON) result in a manifest, so a rerun skips it; a failing stage is recorded
-with its reason and reported by name."""
+with its reason and reported by name; a stage stopped by SIGINT / SIGTERM is recorded as stopped
+and the ``Stopped`` exception carries its name out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from videobert.utils.manifest import Manifest
+from videobert.utils.stopping import Stopped
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,7 @@ class StageFailed(RuntimeError):
     """A stage raised; the message names the stage and the cause."""
 
     def __init__(self, stage: str, cause: BaseException):
-        super().__init__(f"demo stage '{stage}' failed: {type(cause).__name__}: {cause}")
+        super().__init__(f"stage '{stage}' failed: {type(cause).__name__}: {cause}")  # demo and `videobert pipeline`
         self.stage = stage
         self.cause = cause
 
@@ -51,6 +53,10 @@ def run_stages(stages: list[Stage], manifest_path: str | Path) -> dict[str, dict
         start = time.perf_counter()
         try:
             result = stage.run()
+        except Stopped as stop:  # SIGINT / SIGTERM (videobert.utils.stopping): not a failure, a rerun resumes
+            manifest.record(stage.name, "stopped", reason=stop.signal_name)
+            stop.stage = stage.name
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure is reported with the stage's name
             manifest.record(stage.name, "failed", reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
             raise StageFailed(stage.name, exc) from exc

@@ -13,6 +13,7 @@ evaluation pairs held-out video with it; training never reads it).
 Layout written by `generate_dataset(out_dir, config)`::
 
     train/videos/train_000.mp4 ...      train/transcripts/train_000.vtt ...
+    train/annotations.json              (YouCook II format, subset "training": what the captioner learns from)
     heldout/videos/heldout_000.webm ... heldout/annotations.json   (YouCook II format)
     heldout/transcripts/heldout_000.vtt ...
     verbs.txt  objects.txt              one word a line
@@ -216,14 +217,14 @@ def webvtt(script: VideoScript) -> str:
     return "\n".join(lines)
 
 
-def youcook_annotations(scripts: list[VideoScript]) -> dict:
+def youcook_annotations(scripts: list[VideoScript], subset: str = "validation") -> dict:
     """YouCook II's annotation format: ``database -> id -> {annotations, subset, duration}``.
     ``verb`` and ``object`` are given beside each sentence (YouCook II has neither)."""
     database = {}
     for script in scripts:
         database[script.video_id] = {
             "duration": script.duration,
-            "subset": "validation",
+            "subset": subset,
             "recipe_type": "synthetic",
             "video_url": script.file_name,
             "annotations": [
@@ -244,6 +245,7 @@ class SyntheticDataset:
     heldout_videos: Path
     heldout_transcripts: Path
     annotations: Path
+    train_annotations: Path  # the training videos' annotations (subset "training"): the captioner learns from them
     verbs: Path
     objects: Path
     vocab: Path
@@ -258,7 +260,7 @@ def generate_dataset(out_dir: str | os.PathLike, config: SyntheticConfig = Synth
     data = SyntheticDataset(
         root=root, train_videos=root / "train" / "videos", train_transcripts=root / "train" / "transcripts",
         heldout_videos=root / "heldout" / "videos", heldout_transcripts=root / "heldout" / "transcripts",
-        annotations=root / "heldout" / "annotations.json",
+        annotations=root / "heldout" / "annotations.json", train_annotations=root / "train" / "annotations.json",
         verbs=root / "verbs.txt", objects=root / "objects.txt", vocab=root / "vocab.txt", scripts=make_scripts(config),
     )
     for script in tqdm(data.scripts, desc="generate videos", unit="video", disable=not progress):
@@ -269,6 +271,7 @@ def generate_dataset(out_dir: str | os.PathLike, config: SyntheticConfig = Synth
         if script.has_transcript:
             write_text_atomic(transcripts / f"{script.video_id}.vtt", webvtt(script))
     write_json_atomic(data.annotations, youcook_annotations([s for s in data.scripts if s.split == "heldout"]))
+    write_json_atomic(data.train_annotations, youcook_annotations([s for s in data.scripts if s.split == "train"], "training"))
     write_text_atomic(data.verbs, "\n".join(VERBS) + "\n")
     write_text_atomic(data.objects, "\n".join(SHAPES) + "\n")
     write_subset_vocab(language(), data.vocab)

@@ -11,7 +11,12 @@ def register(subparsers) -> None:
                                           "safetensors file per video plus a manifest; reruns resume.")
     p.add_argument("--videos", required=True, help="a directory of videos, or a text file with one path a line")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--weights", help="torchvision S3D state dict (s3d-d76dad2f.pth); default: random weights")
+    p.add_argument("--weights", help="torchvision's S3D Kinetics-400 state dict, s3d-d76dad2f.pth "
+                                     "(S3D_Weights.KINETICS400_V1); its name's digest prefix is checked")
+    p.add_argument("--random-weights", action="store_true",
+                   help="run S3D with random weights drawn from --seed (tests and demos only: the features mean nothing)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete features in --out made with other weights or clip settings and start over")
     p.add_argument("--rank", type=int, help="this process's shard (default: $RANK, else 0)")
     p.add_argument("--world-size", type=int, help="number of shards (default: $WORLD_SIZE, else 1)")
     p.add_argument("--batch-size", type=int, default=16, help="clips per model call (default 16)")
@@ -28,14 +33,24 @@ def register(subparsers) -> None:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from .extract import ExtractConfig, extract_features
+    from videobert.utils.dirlock import lock_directory, shard_lock_name
+    from videobert.utils.dist import rank_and_world_size
 
+    from .extract import ExtractConfig, extract_features
+    from .weights import TORCHVISION_FILE, TORCHVISION_URL
+
+    if bool(args.weights) == args.random_weights:
+        raise SystemExit("extract: give --weights FILE (torchvision's S3D_Weights.KINETICS400_V1, "
+                         f"{TORCHVISION_FILE}, from {TORCHVISION_URL}) or --random-weights (features for tests only)"
+                         if not args.weights else "extract: --weights and --random-weights exclude each other")
     config = ExtractConfig(
         videos=args.videos, out=args.out, weights=args.weights, rank=args.rank, world_size=args.world_size,
         batch_size=args.batch_size, workers=args.workers, size=args.size, fps=args.fps,
         clip_frames=args.clip_frames, partial=args.partial, backend=args.backend, device=args.device,
-        seed=args.seed, progress=not args.no_progress)
-    summary = extract_features(config)
+        seed=args.seed, progress=not args.no_progress, overwrite=args.overwrite)
+    # One writer per --out (per shard when ranks share it); a second one is refused at once.
+    with lock_directory(args.out, shard_lock_name(*rank_and_world_size(args.rank, args.world_size))):
+        summary = extract_features(config)
     print(f"done {len(summary.done)}, failed {len(summary.failed)}, skipped {len(summary.skipped)}, "
           f"{summary.clips} clips, {summary.clips_per_second:.2f} clips/s")
     # Failures are in the manifest; only a run where nothing succeeded is an error.

@@ -18,13 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videobert.utils.dist import rank_and_world_size, shard
+from videobert.utils.dist import local_rank, rank_and_world_size, shard
 from videobert.utils.manifest import Manifest
+from videobert.utils.processes import dies_with_this_process
 from videobert.utils.seed import seed_everything
+from videobert.video.dali_backend import dali_available
 from videobert.video.preprocess import normalize_clips
 from videobert.video.sampling import ClipSpec
 
 from .clip_loader import ClipChunk, ClipChunks, VideoEnd, VideoFailed, list_videos
+from .fingerprint import claim_extract_output
 from .s3d import S3D
 from .store import feature_path, write_video_features
 
@@ -45,9 +48,10 @@ class ExtractConfig:
     clip_frames: int = 30
     partial: str = "pad"
     backend: str = "pyav"        # video backend: pyav | dali | dali-cpu | auto
-    device: str = "auto"         # auto: cuda if available
+    device: str = "auto"         # auto: cuda:LOCAL_RANK if CUDA is available, else cpu
     seed: int = 0
     progress: bool = True
+    overwrite: bool = False      # delete features made with other settings (else such a directory is refused)
 
 
 @dataclass
@@ -73,6 +77,33 @@ def pyav_threads_per_worker(workers: int, cores: int) -> int:
     for each worker's conversion thread (at least one). Every worker taking all cores, PyAV's own
     default, would run workers x cores decoding threads."""
     return max(1, cores // max(1, workers) - 1)
+
+
+def extraction_device(setting: str) -> torch.device:
+    """``"auto"``: this process's GPU where CUDA is available, else the CPU. A GPU without an index
+    (``"auto"``, ``"cuda"``) is ``cuda:LOCAL_RANK``: each rank of a node on its own GPU."""
+    if setting == "auto":
+        setting = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(setting)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank())
+        visible = torch.cuda.device_count()
+        if device.index >= visible:
+            raise ValueError(f"LOCAL_RANK={device.index} asks for cuda:{device.index}, but {visible} CUDA device(s) are visible")
+    return device
+
+
+def decoding_start_method(device: torch.device, backend: str) -> str | None:
+    """How decoding workers start: "spawn" when this process runs the model on a GPU or has already
+    initialised CUDA (``torch.cuda.is_initialized()``), or when the workers may decode on the GPU
+    (DALI: backend "dali", or "auto" with DALI installed, where CUDA is available): a forked child
+    cannot use CUDA once its parent has started it (``torch.cuda.is_available()`` alone starts the
+    driver), and a fork of a process holding a CUDA context is not safe. None, the platform's
+    default (fork on Linux), for CPU extraction with PyAV workers: cheap to start, no CUDA anywhere."""
+    decodes_on_gpu = backend in ("dali", "auto") and dali_available() and torch.cuda.is_available()
+    if device.type == "cuda" or torch.cuda.is_initialized() or decodes_on_gpu:
+        return "spawn"
+    return None
 
 
 def load_model(weights: str | None, device: torch.device, seed: int) -> tuple[S3D, str]:
@@ -105,12 +136,11 @@ class Extractor:
         self.config = config
         self.spec = ClipSpec(fps=config.fps, clip_frames=config.clip_frames, size=config.size, partial=config.partial)
         self.out = Path(config.out)
-        self.device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available()
-                                   else ("cpu" if config.device == "auto" else config.device))
-        # bf16 on GPUs (fp16 where bf16 is missing); fp32 on CPU, where low precision is slower.
+        self.device = extraction_device(config.device)
+        # bf16 on GPUs (fp16 before compute capability 8.0); fp32 on CPU, where low precision is slower.
         self.dtype = torch.float32
         if self.device.type == "cuda":
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            self.dtype = torch.bfloat16 if torch.cuda.get_device_capability(self.device) >= (8, 0) else torch.float16
 
     def run(self) -> ExtractSummary:
         config = self.config
@@ -118,6 +148,7 @@ class Extractor:
         rank, world = rank_and_world_size(config.rank, config.world_size)
         self.videos = shard(list_videos(config.videos), rank, world)
         self.out.mkdir(parents=True, exist_ok=True)
+        claim_extract_output(config)  # checks the weights file; refuses features made another way
         self.manifest = Manifest(manifest_path(self.out, rank, world))
         self.summary = ExtractSummary()
         todo = []
@@ -127,6 +158,8 @@ class Extractor:
             else:
                 todo.append((index, video))
         log.info("rank %d/%d: %d videos, %d already done", rank, world, len(self.videos), len(self.summary.skipped))
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)  # this rank's GPU for everything, the pinning thread too
         self.model, self.weights = load_model(config.weights, self.device, config.seed)
         self.states: dict[int, _VideoState] = {}
         self.queue: deque[tuple[int, torch.Tensor]] = deque()  # (video, uint8 clips) awaiting the model
@@ -152,7 +185,9 @@ class Extractor:
                              pyav_threads=pyav_threads_per_worker(workers, os.cpu_count() or 1))
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=None, num_workers=workers, pin_memory=self.device.type == "cuda",
-            prefetch_factor=4 if workers else None, persistent_workers=False)
+            prefetch_factor=4 if workers else None, persistent_workers=False,
+            multiprocessing_context=decoding_start_method(self.device, self.config.backend) if workers else None,
+            worker_init_fn=dies_with_this_process())  # no decoder outlives this process, even SIGKILLed
         return iter(loader)
 
     def _handle(self, message) -> None:

@@ -57,9 +57,15 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``hidden [B, L, H]``, ``attention_mask [B, L]`` (1 real token, 0 padding) -> ``[B, L, H]``."""
+        """``hidden [B, L, H]``, ``attention_mask [B, L]`` (1 real token, 0 padding) -> ``[B, L, H]``.
+
+        A mask without padding is dropped: attending to every key is what it says, and SDPA's
+        flash kernel takes no mask at all (the memory-efficient one takes it, the math one any), so
+        an all-ones mask would rule out the fastest GPU kernel. Deciding costs one ``all()`` per
+        forward (a device sync on a GPU), not one per layer.
+        """
         key_mask = None
-        if attention_mask is not None:
+        if attention_mask is not None and not bool(attention_mask.all()):
             key_mask = attention_mask.bool()[:, None, None, :]
         for layer in self.layers:
             hidden = layer(hidden, key_mask)

@@ -36,6 +36,25 @@ def triton_available() -> bool:
     return True
 
 
+def triton_device() -> str | None:
+    """The device Triton kernels run on here: "cpu" under ``TRITON_INTERPRET=1`` (the interpreter,
+    for tests), "cuda" on a GPU, None when Triton is missing or there is neither."""
+    if not triton_available():
+        return None
+    if triton_interpreted():
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else None
+
+
+def check_same_device(op: str, reference: torch.Tensor, **tensors: torch.Tensor) -> None:
+    """Raise a ValueError naming ``op`` and the tensor when one of ``tensors`` is not on
+    ``reference``'s device: the compiled kernels take raw pointers, and a pointer of the wrong
+    device crashes the process instead of raising."""
+    for name, tensor in tensors.items():
+        if tensor.device != reference.device:
+            raise ValueError(f"{op}: {name} is on {tensor.device}, but the input is on {reference.device}")
+
+
 def available_backends() -> dict[str, bool]:
     return {
         "reference": True,

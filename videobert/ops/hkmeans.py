@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from videobert.ops.backends import check_backend, compiled_module
+from videobert.ops.backends import check_backend, check_same_device, compiled_module
 from videobert.ops.hkmeans_reference import (
     centroid_update_reference,
     hkmeans_assign_reference,
@@ -46,6 +46,7 @@ def hkmeans_assign(
         centroid_norms = centroids.pow(2).sum(dim=1)
     if centroid_norms.shape != (centroids.shape[0],) or centroid_norms.dtype != torch.float32:
         raise ValueError(f"centroid_norms must be float32 [{centroids.shape[0]}], got {tuple(centroid_norms.shape)} {centroid_norms.dtype}")
+    check_same_device("hkmeans_assign", features, centroid_norms=centroid_norms)
     name = check_backend(backend, features, ASSIGN_BACKENDS)
     if features.shape[0] > 0 and features.stride(1) != 1:
         features = features.contiguous()  # kernels take a row stride, not a column stride
@@ -67,8 +68,7 @@ def centroid_update(
         raise ValueError(f"features must be a float [N, D] tensor, got {features.dtype} {tuple(features.shape)}")
     if labels.shape != (features.shape[0],) or labels.dtype != torch.int64:
         raise ValueError(f"labels must be int64 [{features.shape[0]}], got {labels.dtype} {tuple(labels.shape)}")
-    if labels.device != features.device:
-        raise ValueError(f"labels are on {labels.device} but features on {features.device}")
+    check_same_device("centroid_update", features, labels=labels)
     if num_clusters < 1:
         raise ValueError(f"num_clusters must be >= 1, got {num_clusters}")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_clusters):
@@ -92,8 +92,7 @@ def _check_tree(features: torch.Tensor, centroids: torch.Tensor, levels: int, br
             f"centroids must be float32 [{rows}, {features.shape[1]}] for {levels} levels x {branching} "
             f"children and D={features.shape[1]}, got {centroids.dtype} {tuple(centroids.shape)}"
         )
-    if centroids.device != features.device:
-        raise ValueError(f"centroids are on {centroids.device} but features on {features.device}")
+    check_same_device("hkmeans_assign", features, centroids=centroids)
 
 
 class LloydStepCPU:
@@ -131,6 +130,7 @@ class LloydStepCPU:
             raise ValueError(f"centres must be contiguous float32 [{self.k}, {d}], got {centres.dtype} {tuple(centres.shape)}")
         if centre_norms.shape != (self.k,) or centre_norms.dtype != torch.float32 or not centre_norms.is_contiguous():
             raise ValueError(f"centre_norms must be contiguous float32 [{self.k}], got {centre_norms.dtype} {tuple(centre_norms.shape)}")
+        check_same_device("LloydStepCPU", self.points, centres=centres, centre_norms=centre_norms)
         x = self.points.data_ptr()
         self._module.hkmeans_assign(x, m, d, d, centres.data_ptr(), centre_norms.data_ptr(), 1, self.k,
                                     self.labels.data_ptr(), self._threads)
@@ -156,6 +156,13 @@ def _hkmeans_assign_op(
 ) -> torch.Tensor:
     if backend == "reference":
         return hkmeans_assign_reference(features, centroids, centroid_norms, levels, branching)
+    # the op can be called directly (torch.ops.videobert.hkmeans_assign): check before raw pointers go out
+    check_same_device("hkmeans_assign", features, centroids=centroids, centroid_norms=centroid_norms)
+    if centroids.dtype != torch.float32 or centroid_norms.dtype != torch.float32 or features.dtype not in FEATURE_DTYPES:
+        raise ValueError(f"hkmeans_assign: centroids and norms must be float32 and features fp32/fp16/bf16, got "
+                         f"{centroids.dtype}, {centroid_norms.dtype}, {features.dtype}")
+    if backend in ("cpu", "cuda") and features.is_cuda != (backend == "cuda"):
+        raise ValueError(f"hkmeans_assign: backend {backend!r} cannot read tensors on {features.device}")
     if backend == "triton":
         from videobert.ops.triton.hkmeans import hkmeans_assign_triton
 

@@ -44,6 +44,8 @@ def _check_shapes(hidden, labels, dense_weight, dense_bias, norm_weight, norm_bi
         raise ValueError(f"labels shape {tuple(labels.shape)} must equal hidden shape without its last dim {tuple(hidden.shape[:-1])}")
     if labels.dtype != torch.int64:
         raise TypeError(f"labels must be int64, got {labels.dtype}")
+    if labels.device != hidden.device:
+        raise ValueError(f"labels are on {labels.device}, hidden on {hidden.device}")
     expected = {"dense_weight": (dense_weight, (width, width)), "dense_bias": (dense_bias, (width,)),
                 "norm_weight": (norm_weight, (width,)), "norm_bias": (norm_bias, (width,)),
                 "decoder_weight": (decoder_weight, (decoder_weight.shape[0], width)),

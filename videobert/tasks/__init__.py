@@ -8,6 +8,8 @@
     forecasting    the next visual words; accuracy@k on held-out sequences
     text_to_video  visual words generated from a sentence, filled one mask at a time
     export         pooled and per-token hidden states of segments, to safetensors shards
+    retrieval      text-video retrieval, R@K and median rank: cross-encoder, two-tower, re-rank
+    alignment      alignment accuracy (own sentence vs another's); narration in place of annotations
     plots          zero-shot results per class as PNG
 
 Visual-word galleries (what a word looks like) live in ``videobert.visual_words.gallery``.

@@ -1,4 +1,4 @@
-"""``videobert eval zero-shot | forecast | text-to-video | export-features | gallery``.
+"""``videobert eval zero-shot | forecast | text-to-video | export-features | gallery | retrieval | alignment | caption``.
 
 Visual words come from ``--video-words FILE`` (an ``.npz`` video-word table, see
 ``videobert.tasks.sources``) or from ``--features DIR --kmeans FILE`` (assigned on the fly).
@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="downstream tasks: zero-shot, forecast, text-to-video, features, galleries")
+    parser = subparsers.add_parser("eval", help="downstream tasks: zero-shot, forecast, text-to-video, features, galleries, "
+                                                     "retrieval, alignment, captioning")
     tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
 
     zero = tasks.add_parser("zero-shot", help="zero-shot verb/object classification on YouCook II-format annotations")
@@ -61,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--segments-per-shard", type=int, default=1024)
     export.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
     export.add_argument("--out", required=True, help="output directory of features-*.safetensors shards")
+    export.add_argument("--overwrite", action="store_true", help="delete shards exported from another model or segments")
     export.set_defaults(func=run_export_features)
 
     gallery = tasks.add_parser("gallery", help="visual-word gallery: exemplar clips per word, PNG grids")
@@ -73,6 +75,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gallery.add_argument("--word", type=int, action="append", default=[], help="draw this word's exemplars")
     gallery.add_argument("--out", required=True, help="directory for gallery.safetensors and PNGs")
     gallery.set_defaults(func=run_gallery)
+
+    from videobert.tasks.captioning.cli import register_caption
+
+    register_caption(tasks)
+
+    from videobert.tasks.retrieval import DEFAULT_K, DEFAULT_MODE, MODES
+
+    retrieval = tasks.add_parser("retrieval", help="text-video retrieval: R@1/5/10, median and mean rank, both directions")
+    _model_args(retrieval)
+    _words_args(retrieval)
+    _segment_args(retrieval)
+    retrieval.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
+                           help="two-tower: cosine of the text's and the video's [CLS] states, each encoded alone "
+                                "(fast); rerank: two-tower top --k ordered by the cross-encoder; cross: alignment "
+                                "head on every pair (exact, quadratic)")
+    retrieval.add_argument("--k", type=int, default=DEFAULT_K, help="rerank: candidates per query the cross-encoder orders")
+    retrieval.add_argument("--videos-dir", help="videos (<video id>.<ext>): the PNG shows queries with thumbnails")
+    retrieval.add_argument("--out", required=True, help="directory for retrieval.json and retrieval.png")
+    retrieval.set_defaults(func=run_retrieval, batch_size=256)
+
+    alignment = tasks.add_parser("alignment", help="alignment accuracy: each segment with its own sentence and "
+                                                   "with another's (chance 50%%)")
+    _model_args(alignment)
+    _words_args(alignment)
+    _segment_args(alignment)
+    alignment.add_argument("--out", required=True, help="directory for alignment.json")
+    alignment.set_defaults(func=run_alignment, batch_size=64)
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +117,22 @@ def _words_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-words", help=".npz video-word table")
     parser.add_argument("--features", help="videobert extract output directory (with --kmeans)")
     parser.add_argument("--kmeans", help="fitted hierarchical k-means (safetensors)")
+
+
+def _segment_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--annotations", required=True, help="YouCook II-format annotation JSON")
+    parser.add_argument("--subset", help="keep only videos of this subset, e.g. validation")
+    parser.add_argument("--transcripts", help="directory of <video id>.vtt: use the narration spoken during each "
+                                              "segment instead of its annotated sentence (as the demo does)")
+
+
+def _segments(args: argparse.Namespace):
+    """The annotated segments, their sentences swapped for the narration given ``--transcripts``."""
+    from videobert.tasks.alignment import narrated
+    from videobert.tasks.annotations import read_youcook_annotations
+
+    segments = read_youcook_annotations(args.annotations, args.subset)
+    return narrated(segments, args.transcripts) if args.transcripts else segments
 
 
 def _load_model(args: argparse.Namespace):
@@ -222,8 +267,47 @@ def run_export_features(args: argparse.Namespace) -> int:
                 segments.append(SegmentInput(video_id, float(times[a, 0]), float(times[min(a + n, len(words)) - 1, 1]),
                                              tuple(words[a : a + n].tolist())))
     paths = export_features(model, segments, args.out, args.segments_per_shard, args.batch_size,
-                            getattr(torch, args.dtype))
+                            getattr(torch, args.dtype), overwrite=args.overwrite)
     print(f"exported {len(segments)} segments to {len(paths)} shard(s) in {args.out}")
+    return 0
+
+
+def run_retrieval(args: argparse.Namespace) -> int:
+    from videobert.tasks.retrieval import evaluate_retrieval
+    from videobert.tasks.retrieval.plots import plot_retrieval
+    from videobert.utils.io import write_json_atomic
+
+    segments = _segments(args)
+    model = _load_model(args)
+    result = evaluate_retrieval(model, _load_tokenizer(args, model), segments,
+                                _video_words(args, {s.video_id for s in segments}), args.mode, args.k, args.batch_size,
+                                progress=True)
+    result["text"] = "narration" if args.transcripts else "annotations"
+    out = Path(args.out)
+    write_json_atomic(out / "retrieval.json", result)
+    plot_retrieval(result, out / "retrieval.png", args.videos_dir)
+    for direction in ("text_to_video", "video_to_text"):
+        r = result[direction]
+        print(f"{direction.replace('_', ' ')}: R@1 {r['R@1']:.3f} R@5 {r['R@5']:.3f} R@10 {r['R@10']:.3f} "
+              f"MedR {r['MedR']:g} MeanR {r['MeanR']:.1f} (chance R@1 {r['chance_R@1']:.3f}), {r['queries']} queries")
+    print(f"{result['segments']} segments, {result['sentences']} sentences, mode {result['mode']}, "
+          f"{result['pairs_scored']} pairs in {result['seconds']:.1f} s; skipped: {result['skipped']}; "
+          f"report {out / 'retrieval.json'}")
+    return 0
+
+
+def run_alignment(args: argparse.Namespace) -> int:
+    from videobert.tasks.alignment import alignment_accuracy
+    from videobert.utils.io import write_json_atomic
+
+    segments = _segments(args)
+    model = _load_model(args)
+    result = alignment_accuracy(model, _load_tokenizer(args, model), segments,
+                                _video_words(args, {s.video_id for s in segments}), args.seed, args.batch_size)
+    result["text"] = "narration" if args.transcripts else "annotations"
+    write_json_atomic(Path(args.out) / "alignment.json", result)
+    print(f"alignment accuracy {result['accuracy']:.3f} (chance {result['chance']:.0%}) over {result['pairs']} pairs; "
+          f"report {Path(args.out) / 'alignment.json'}")
     return 0
 
 

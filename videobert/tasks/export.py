@@ -12,7 +12,9 @@ segments each, holding
     token_type_ids  [T]      int64
 
 and the segments' identity (``video_id``, ``start``, ``end`` in seconds) as JSON in the file's
-metadata under ``"segments"``. Shards are written atomically; a rerun skips finished shards.
+metadata under ``"segments"``. Shards are written atomically; a rerun skips finished shards, and
+only resumes shards of the same model, segments, shard size and dtype (the directory's
+fingerprint, ``videobert.utils.fingerprint``; ``overwrite=True`` starts over).
 """
 
 from __future__ import annotations
@@ -71,13 +73,20 @@ def encode_segments(model: torch.nn.Module, segments: Sequence[SegmentInput]) ->
 
 
 def export_features(model: torch.nn.Module, segments: Sequence[SegmentInput], out_dir: str | os.PathLike,
-                    segments_per_shard: int = 1024, batch_size: int = 32, dtype: torch.dtype = torch.float32
-                    ) -> list[Path]:
+                    segments_per_shard: int = 1024, batch_size: int = 32, dtype: torch.dtype = torch.float32,
+                    overwrite: bool = False) -> list[Path]:
     """Write the shards for ``segments`` (in order) into ``out_dir``; returns their paths.
 
-    A shard that already exists is kept (resume). ``dtype`` applies to the hidden states.
+    A shard that already exists is kept (resume) when the directory was made from the same model,
+    segments, ``segments_per_shard`` and ``dtype``; otherwise ``StaleOutputError``, unless
+    ``overwrite`` deletes the old shards first. ``dtype`` applies to the hidden states.
     """
+    from videobert.utils.fingerprint import FINGERPRINT_FILE, claim_output, digest_of, state_dict_digest
+
     out_dir = Path(out_dir)
+    fingerprint = {"stage": "export features", "model": state_dict_digest(model), "segments": digest_of([asdict(s) for s in segments]),
+                   "segments_per_shard": segments_per_shard, "dtype": str(dtype)}
+    claim_output(out_dir / FINGERPRINT_FILE, "export features", fingerprint, overwrite=overwrite)
     paths = []
     for shard, first in enumerate(range(0, len(segments), segments_per_shard)):
         path = out_dir / f"features-{shard:05d}.safetensors"

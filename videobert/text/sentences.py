@@ -5,14 +5,17 @@ ASR output often has no punctuation. The rule-based splitter ends a sentence
 1. after a word ending in ``.``, ``!``, ``?`` or ``…`` (closing quotes and brackets ignored), unless
    the word is a common abbreviation (``mr.``, ``e.g.``, ...);
 2. at a pause: the next word starts more than ``max_pause`` seconds after this one ends;
-3. at ``max_words`` words.
+3. at ``max_words`` words: a run that reaches the cap with neither ends after the word followed by the
+   widest gap in the run's second half (the last word where the gaps are even), so that a long
+   unpunctuated ASR stream is cut where the speaker paused most, not mid-phrase.
 
 A ``Punctuator`` (the paper used an LSTM punctuation model) can restore punctuation first: it gets
 the words of the whole stream and returns them with punctuation added, and rule 1 then applies to
 its output. Without one (the default), the punctuation already in the transcript is used.
 
-Word times: cues with word timings (YouTube, word-level JSON) give them directly; otherwise a cue's
-time is spread over its words in proportion to their length in characters.
+Word times: cues with word timings (YouTube's inline ``<00:00:01.230><c>`` tags, word-level JSON)
+give them directly, so pauses are found between any two words, not only between cues; otherwise a
+cue's time is spread over its words in proportion to their length in characters.
 """
 
 from __future__ import annotations
@@ -88,12 +91,20 @@ def split_sentences(
         texts = punctuator.punctuate(texts)
         if len(texts) != len(words):
             raise ValueError(f"the punctuator returned {len(texts)} words for {len(words)}")
+    def gap_after(i: int) -> float:
+        return words[i + 1].start - words[i].end if i + 1 < len(words) else float("inf")
+
     sentences: list[Sentence] = []
-    first = 0
-    for i, word in enumerate(words):
-        last = i + 1 == len(words)
-        pause = not last and words[i + 1].start - word.end > max_pause
-        if last or pause or ends_sentence(texts[i]) or i + 1 - first >= max_words:
-            sentences.append(Sentence(words[first].start, word.end, " ".join(texts[first : i + 1])))
-            first = i + 1
+    first = i = 0
+    while i < len(words):
+        if gap_after(i) > max_pause or ends_sentence(texts[i]):
+            cut = i
+        elif i + 1 - first >= max_words:
+            # gaps compared to the millisecond (transcripts' precision): float noise must not pick the cut
+            cut = max(range(first + max_words // 2, i + 1), key=lambda k: (round(gap_after(k), 3), k))
+        else:
+            i += 1
+            continue
+        sentences.append(Sentence(words[first].start, words[cut].end, " ".join(texts[first : cut + 1])))
+        first = i = cut + 1
     return sentences

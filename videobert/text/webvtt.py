@@ -7,6 +7,12 @@ when it has inline word timings, or when most cues begin with the previous cue's
 cues then keep only their new lines (lines with word timings, or lines the previous cue did not
 show), and cues with nothing new are dropped.
 
+An inline timing marks when a word *starts*; when it ends is not written. Taking the next word's
+start as its end would hide every pause inside the ASR stream (the last word of a line would last
+until the next line, seconds later), and an unpunctuated track would become one sentence. So a
+word is given at most the time it takes to say (``spoken_seconds``), and the rest is silence that
+``split_sentences`` can cut at.
+
 Blocks are separated by empty lines as the WebVTT spec says (a line holding only spaces is cue
 text: YouTube uses one as a blank first line). ``NOTE``, ``STYLE`` and ``REGION`` blocks are skipped.
 """
@@ -18,6 +24,15 @@ import re
 from videobert.text.cues import Cue, TranscriptError, Word, check_span, clean_text, parse_timestamp
 
 _INLINE_TIME = re.compile(r"<(\d+:\d{2}(?::\d{2})?\.\d{3})>")
+# Generous bounds on how long a word takes to say: normal speech runs at about 12-15 characters a
+# second, so a word's time rarely exceeds this; anything beyond it counts as a pause.
+WORD_SECONDS = 0.15
+SECONDS_PER_CHARACTER = 0.07
+
+
+def spoken_seconds(text: str) -> float:
+    """An upper estimate of how long ``text`` (one or more words) takes to say, in seconds."""
+    return sum(WORD_SECONDS + SECONDS_PER_CHARACTER * len(word) for word in text.split())
 _SKIPPED_BLOCKS = ("NOTE", "STYLE", "REGION")
 
 
@@ -40,13 +55,15 @@ def _blocks(lines: list[str]) -> list[tuple[int, list[str]]]:
 
 def _timed_words(line: str, start: float, end: float, source: str, number: int) -> list[Word]:
     """Words of a line with inline timings: text before the first timing starts at the cue's start;
-    each timing starts the text after it; each piece ends where the next begins (the last at ``end``)."""
+    each timing starts the text after it; each piece ends where the next begins (the last at ``end``)
+    or once it has been said (``spoken_seconds``), whichever is sooner."""
     pieces = _INLINE_TIME.split(line)  # [text, time, text, time, text, ...]
     times = [start] + [parse_timestamp(t, source, number) for t in pieces[1::2]]
     words = []
     for i, (text, t0) in enumerate(zip(pieces[0::2], times)):
         t1 = times[i + 1] if i + 1 < len(times) else end
         t0, t1 = min(max(t0, start), end), min(max(t1, start), end)
+        t1 = min(t1, t0 + spoken_seconds(clean_text(text)))
         tokens = clean_text(text).split()
         for k, token in enumerate(tokens):  # several words between two timings share the piece evenly
             step = (t1 - t0) / len(tokens)

@@ -39,7 +39,11 @@ class DataConfig:
 class ModelConfig:
     preset: str = "tiny"             # VideoBertConfig.tiny() / .base() / .large()
     init_from: str = ""              # "" (random), a from_pretrained directory, or "bert:DIR" (from_bert)
-    overrides: dict[str, Any] = field(default_factory=dict)  # VideoBertConfig fields, e.g. {loss_weights: ...}
+    # VideoBertConfig fields, e.g. {loss_weights: ...}; text_vocab_size / num_visual_words default to the corpus's
+    overrides: dict[str, Any] = field(default_factory=dict)
+    # where the visual-word embeddings start: "corpus" (the leaf centroids of the tree corpus.json records;
+    # new and BERT-initialised models only), "none" (random), or a tree file (videobert.train.from_corpus)
+    init_visual_from: str = "corpus"
 
 
 @dataclass
@@ -78,6 +82,7 @@ class TrainConfig:
     save_every: int = 1000           # steps between checkpoints (a final one is always written)
     keep_checkpoints: int = 2        # newest checkpoints kept on disk
     resume: bool = True              # continue from out/checkpoints if one is there
+    overwrite: bool = False          # delete a run in `out` made with other settings and start over
     stop_at_step: int = 0            # end this run early after this step, checkpointed (0: run to `steps`)
     export: bool = True              # write out/model (from_pretrained directory) at the end
     progress: bool = True            # tqdm bar on rank 0

@@ -7,20 +7,22 @@ On a machine without a GPU the ranks are CPU processes joined by gloo (``DS_ACCE
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# Light imports only: a rank starts its watch_owner() before it pays for torch and deepspeed.
 from videobert.train.config import TrainConfig, load_train_config
-from videobert.train.distributed import child_environment, free_port
-from videobert.train.loop import TrainResult
+from videobert.utils.dirlock import lock_directory
+from videobert.utils.processes import process_group, watch_owner
+
+if TYPE_CHECKING:
+    from videobert.train.loop import TrainResult
 
 
 def write_config(config: TrainConfig, path: str | os.PathLike) -> Path:
@@ -34,6 +36,8 @@ def write_config(config: TrainConfig, path: str | os.PathLike) -> Path:
 def launcher_command(config_path: str | os.PathLike, num_procs: int, master_port: int | None = None,
                      hostfile: str | None = None) -> list[str]:
     """The deepspeed launcher command line that runs ``config_path`` on ``num_procs`` ranks per node."""
+    from videobert.train.distributed import free_port
+
     deepspeed = shutil.which("deepspeed")
     runner = [deepspeed] if deepspeed else [sys.executable, "-m", "deepspeed.launcher.runner"]
     command = runner + ["--no_local_rank", "--num_gpus", str(num_procs), "--master_port", str(master_port or free_port())]
@@ -48,12 +52,15 @@ def launch(config: TrainConfig, num_procs: int = 2, timeout: float | None = None
 
     ``env`` adds environment variables (e.g. ``OMP_NUM_THREADS``). After ``timeout`` seconds the
     ranks get SIGTERM (they checkpoint and stop) and ``TimeoutError`` is raised; a failed run raises
-    ``RuntimeError`` with the log's tail."""
+    ``RuntimeError`` with the log's tail. The run directory is locked (``videobert.utils.dirlock``)
+    while the ranks run; they never outlive this call (``videobert.utils.processes``)."""
     import torch
+
+    from videobert.train.distributed import child_environment
+    from videobert.train.loop import TrainResult
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    config_path = write_config(config, out / "launch_config.json")
     run_env = child_environment(env)
     if not torch.cuda.is_available():
         run_env.setdefault("DS_ACCELERATOR", "cpu")
@@ -61,39 +68,24 @@ def launch(config: TrainConfig, num_procs: int = 2, timeout: float | None = None
     package_root = str(Path(__file__).resolve().parents[2])
     run_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, run_env.get("PYTHONPATH", "")) if p)
     result_path = out / "result.json"
-    result_path.unlink(missing_ok=True)
     log_path = out / "launch.log"
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        # A session of its own, so that a timeout can reach the ranks too.
-        process = subprocess.Popen(launcher_command(config_path, num_procs), env=run_env, stdout=log_file,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            returncode = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _stop(process)
-            raise TimeoutError(f"deepspeed launch of {config_path} ran past {timeout} s; stopped (see {log_path})") from None
+    # The launcher and its ranks form one process group: leaving this block for any reason (a
+    # timeout, SIGINT / SIGTERM to this process, an error) stops them (SIGTERM: the ranks checkpoint
+    # and exit; SIGKILL after the grace period), and they die with this process (watch_owner).
+    with lock_directory(out), open(log_path, "w", encoding="utf-8") as log_file:
+        config_path = write_config(config, out / "launch_config.json")
+        result_path.unlink(missing_ok=True)
+        with process_group(launcher_command(config_path, num_procs), env=run_env, stdout=log_file,
+                           stderr=subprocess.STDOUT) as process:
+            try:
+                returncode = process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise TimeoutError(f"deepspeed launch of {config_path} ran past {timeout} s; stopped (see {log_path})") from None
     if returncode != 0 or not result_path.exists():
         tail = log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
         raise RuntimeError(f"deepspeed launch of {config_path} on {num_procs} ranks failed (exit {returncode}); "
                            f"{log_path} ends:\n{tail}")
     return TrainResult(**json.loads(result_path.read_text()))
-
-
-def _stop(process: subprocess.Popen, grace: float = 60.0) -> None:
-    """SIGTERM to the launcher's process group (the ranks checkpoint and exit); SIGKILL to what is
-    left of the group after ``grace`` seconds."""
-    os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        process.poll()  # reap the launcher itself
-        try:
-            os.killpg(process.pid, 0)  # is any process of the group alive?
-        except ProcessLookupError:
-            return
-        time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="TrainConfig file (YAML or JSON)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     args = parser.parse_args(argv)
+    watch_owner()  # a rank is the launcher's child: it must not outlive the process that called launch()
     from videobert.train.loop import pretrain
 
     result = pretrain(load_train_config(args.config, args.overrides))

@@ -29,7 +29,9 @@ from videobert.train.data import RankData
 from videobert.train.distributed import any_rank, barrier, init_distributed
 from videobert.train.metrics import MetricSums, TrainLogger
 from videobert.train.optim import build_optimizer, deepspeed_optimizer_section, parameter_groups, scheduler_factory
-from videobert.train.setup import build_collator, build_model, dataset_factory, model_config_dict
+from videobert.train.fingerprint import check_run_directory, claim_run_directory, run_fingerprint
+from videobert.train.from_corpus import evaluation_split, resolve_model_config, visual_words_tree
+from videobert.train.setup import build_collator, build_run_model, dataset_factory, model_config_dict
 from videobert.utils.config import to_dict
 from videobert.utils.io import write_json_atomic, write_text_atomic
 from videobert.utils.seed import seed_everything
@@ -86,14 +88,23 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
     ``model`` replaces the one ``config.model`` describes (it must follow the VideoBERT model API).
     Every rank calls this; all return the same result.
     """
+    # Sizes, tree and run directory are checked against the corpus before DeepSpeed starts.
+    model_config, tree = (config.model, None) if model is not None else (resolve_model_config(config), visual_words_tree(config))
+    fingerprint = run_fingerprint(config, model_config, tree) if config.data.corpus else None
+    if fingerprint is not None:
+        check_run_directory(config, fingerprint)
     import deepspeed
     from deepspeed.accelerator import get_accelerator
 
     rank, world_size = init_distributed()
+    if fingerprint is not None:
+        if rank == 0:
+            claim_run_directory(config, fingerprint)
+        barrier()
     seed_everything(config.seed)  # identical initial weights on every rank
     out = Path(config.out)
     checkpoint_dir = out / "checkpoints"
-    model = model if model is not None else build_model(config.model)
+    model = model if model is not None else build_run_model(model_config, tree, config.seed)
     on_gpu = get_accelerator().device_name() == "cuda"
     ds_config = deepspeed_config(config, world_size, on_gpu)
     accumulation = ds_config["gradient_accumulation_steps"]
@@ -160,7 +171,8 @@ class _Trainer:
         self.accumulation = engine.gradient_accumulation_steps()
         self.skipped = 0
         self._tokens, self._seconds = 0.0, 0.0
-        self._eval_factory = dataset_factory(config, config.data.eval_split) if config.data.eval_split and config.eval_every else None
+        split = evaluation_split(config)  # "" (after a warning) when the held-out split is empty
+        self._eval_factory = dataset_factory(config, split) if split else None
 
     def mean_tokens_per_s(self) -> float:
         return self._tokens / self._seconds if self._seconds else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +27,17 @@ def build_model(config: ModelConfig) -> torch.nn.Module:
     if config.preset not in presets:
         raise ValueError(f"model.preset must be one of {presets}, got {config.preset!r}")
     return VideoBertForPretraining(getattr(VideoBertConfig, config.preset)(**config.overrides))
+
+
+def build_run_model(config: ModelConfig, tree: Path | None, seed: int) -> torch.nn.Module:
+    """``build_model(config)`` with its visual-word embeddings started from ``tree``'s leaf centroids
+    (``None``: left as built); ``config`` and ``tree`` come from ``videobert.train.from_corpus``."""
+    from videobert.train.from_corpus import init_visual_from_tree
+
+    model = build_model(config)
+    if tree is not None:
+        init_visual_from_tree(model, tree, seed)
+    return model
 
 
 def model_config_dict(model: torch.nn.Module) -> dict[str, Any]:

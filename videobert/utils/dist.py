@@ -22,3 +22,12 @@ def rank_and_world_size(rank: int | None = None, world_size: int | None = None) 
 def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
     """Every ``world_size``-th item starting at ``rank``: disjoint shards that cover ``items``."""
     return list(items[rank::world_size])
+
+
+def local_rank() -> int:
+    """This process's index on its node (``LOCAL_RANK`` from torchrun or the deepspeed launcher, else 0):
+    the GPU it uses is ``cuda:local_rank()``."""
+    value = os.environ.get("LOCAL_RANK", "0")
+    if not value.isdigit():
+        raise ValueError(f"LOCAL_RANK must be a non-negative integer, got {value!r}")
+    return int(value)

@@ -26,6 +26,10 @@ from .types import DecodeReport, RawClip
 
 CPU_CODECS = frozenset({"vp8", "vp9", "mjpeg"})
 GPU_CODECS = CPU_CODECS | {"h264", "hevc", "av1", "mpeg4"}
+# What ``read_clips(backend="auto")`` hands to DALI on a GPU: the codecs NVDEC decodes in hardware on
+# every GPU generation the CUDA build targets (7.0 on). AV1 (Ampere on), VP8, MPEG-4 part 2 and MJPEG
+# depend on the generation, so "auto" leaves them to PyAV; backend="dali" still tries them.
+AUTO_GPU_CODECS = frozenset({"h264", "hevc", "vp9"})
 
 
 def dali_available() -> bool:
@@ -40,6 +44,7 @@ class DaliDecoder:
     name = "dali"
 
     def __init__(self, device: str = "cpu", device_id: int = 0, clips_per_run: int = 8, threads: int = 2):
+        """``device_id``: the CUDA device index of ``device="gpu"`` (callers pass ``LOCAL_RANK``)."""
         if device not in ("cpu", "gpu"):
             raise ValueError(f"DALI device must be 'cpu' or 'gpu', got {device!r}")
         self.device = device

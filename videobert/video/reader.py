@@ -8,7 +8,9 @@ from typing import Iterator
 
 import torch
 
-from .dali_backend import DaliDecoder, dali_available
+from videobert.utils.dist import local_rank
+
+from .dali_backend import AUTO_GPU_CODECS, DaliDecoder, dali_available
 from .errors import TruncatedVideoWarning
 from .probe import open_video
 from .pyav_backend import PyAVDecoder
@@ -23,9 +25,9 @@ TRUNCATION_TOLERANCE = 0.5
 
 def make_decoder(path: str | os.PathLike, backend: str = "auto", pyav_threads: int | None = None):
     """The decoder for ``backend``: ``"pyav"``; ``"dali"`` (GPU when CUDA is available, else CPU);
-    ``"dali-cpu"``; ``"auto"``: DALI on the GPU when CUDA and DALI are present and the codec is one
-    NVDEC decodes, else PyAV (on the CPU PyAV is the faster and the universal choice).
-    ``pyav_threads``: FFmpeg decoding threads for PyAV (default: all cores but one)."""
+    ``"dali-cpu"``; ``"auto"``: see :func:`auto_uses_dali`. DALI's GPU is ``cuda:LOCAL_RANK``, the
+    process's own GPU under torchrun / deepspeed. ``pyav_threads``: FFmpeg decoding threads for
+    PyAV (default: all cores but one)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose from {BACKENDS}")
     gpu = torch.cuda.is_available()
@@ -34,15 +36,23 @@ def make_decoder(path: str | os.PathLike, backend: str = "auto", pyav_threads: i
     if backend in ("dali", "dali-cpu"):
         if not dali_available():
             raise ImportError("the DALI backend needs nvidia-dali (pip install nvidia-dali-cuda120)")
-        return DaliDecoder(device="gpu" if gpu and backend == "dali" else "cpu")
+        return DaliDecoder(device="gpu" if gpu and backend == "dali" else "cpu", device_id=local_rank())
     if gpu and dali_available():
-        decoder = DaliDecoder(device="gpu")
         container, stream = open_video(path)
         with container:
             codec = stream.codec_context.name
-        if decoder.supports(codec):
-            return decoder
+        if auto_uses_dali(codec, gpu=True):
+            return DaliDecoder(device="gpu", device_id=local_rank())
     return PyAVDecoder(pyav_threads)
+
+
+def auto_uses_dali(codec: str, gpu: bool) -> bool:
+    """The ``backend="auto"`` rule: DALI only where it is the faster decoder, which is on a GPU
+    (NVDEC) for :data:`~videobert.video.dali_backend.AUTO_GPU_CODECS`; PyAV everywhere else. On the
+    CPU, PyAV's threaded FFmpeg decoding with the fused frame conversion is the faster (and the
+    universal) choice, so ``"auto"`` never picks DALI's CPU decoder. ``scripts/gpu_check.sh --only
+    decode`` measures both decoders per codec on a GPU and reports whether this rule matches."""
+    return gpu and codec in AUTO_GPU_CODECS
 
 
 def read_raw_clips(path: str | os.PathLike, spec: ClipSpec = ClipSpec(), backend: str = "auto") -> Iterator[RawClip]:

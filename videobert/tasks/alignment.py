@@ -1,14 +1,14 @@
-"""Held-out alignment accuracy: does the model's ``[CLS]`` head tell a segment's own sentence from
-another segment's?
+"""Alignment accuracy: does the model's ``[CLS]`` head tell a segment's own sentence from another
+segment's? (``videobert eval alignment``; the demo reports it on its held-out videos.)
 
-For every annotated held-out segment the model reads ``[CLS] sentence [>] visual words [SEP]``
+For every annotated segment with clips the model reads ``[CLS] sentence [>] visual words [SEP]``
 twice: once with the segment's own sentence (label 1) and once with the sentence of another
 segment chosen at random among those with a different (verb, object) pair (label 0). Accuracy is
 over both, so chance is exactly 50%.
 
-The sentences are what the held-out videos' narration says during each segment (``narrated``),
-the kind of text the alignment objective is trained on, not the annotators' descriptions: a
-small model trained from scratch on narration has never seen an imperative caption.
+Which sentences: the annotators' by default; :func:`narrated` swaps in what the video's narration
+says during each segment. The demo uses the narration, the kind of text the alignment objective is
+trained on: a small model trained from scratch on narration has never seen an imperative caption.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ import numpy as np
 import torch
 
 from videobert.tasks.annotations import Segment
-from videobert.tasks.inputs import build_sequence, max_length, model_device, pack, subsample_evenly
+from videobert.tasks.retrieval.scorers import CrossEncoder, PairTables
 from videobert.tasks.sources import VideoWords, segment_words
 from videobert.text import read_transcript, split_sentences
-from videobert.vocab import UnifiedVocab
 
 
 @torch.inference_mode()
@@ -33,8 +32,6 @@ def alignment_accuracy(model: torch.nn.Module, tokenizer, segments: Sequence[Seg
                        seed: int = 0, batch_size: int = 64) -> dict[str, float]:
     """``{"accuracy", "positive_accuracy", "negative_accuracy", "pairs", "chance"}`` over the
     segments that hold at least one clip. ``tokenizer.encode_batch(texts)`` gives WordPiece ids."""
-    model = model.eval()
-    vocab = UnifiedVocab(text_vocab_size=model.config.text_vocab_size, num_visual_words=model.config.num_visual_words)
     usable = []
     for seg in segments:
         if seg.video_id in video_words:
@@ -42,29 +39,23 @@ def alignment_accuracy(model: torch.nn.Module, tokenizer, segments: Sequence[Seg
             if words.size:
                 usable.append((seg, words))
     if len(usable) < 2:
-        raise ValueError(f"alignment: need at least 2 held-out segments with clips, got {len(usable)}")
+        raise ValueError(f"alignment: need at least 2 segments with clips, got {len(usable)} of {len(segments)}")
     rng = np.random.default_rng(seed)
-    texts = tokenizer.encode_batch([seg.sentence for seg, _ in usable])
-    pairs: list[tuple[list[int], np.ndarray, int]] = []
-    for i, (seg, words) in enumerate(usable):
+    negatives = []
+    for i, (seg, _) in enumerate(usable):
         others = [j for j, (o, _) in enumerate(usable) if (o.verb, o.object) != (seg.verb, seg.object)] or \
                  [j for j in range(len(usable)) if j != i]
-        pairs.append((texts[i], words, 1))
-        pairs.append((texts[int(rng.choice(others))], words, 0))
-    logits = []
-    for b in range(0, len(pairs), batch_size):
-        chunk = pairs[b:b + batch_size]
-        sequences = []
-        for text, words, _ in chunk:
-            room = max_length(model) - len(text) - 3  # [CLS] [>] [SEP]
-            sequences.append(build_sequence(vocab, text, vocab.visual_ids(subsample_evenly(words, room)).tolist()))
-        batch = pack(sequences, vocab.pad_id, model_device(model))
-        logits.append(model.alignment_logits(model.encode(**batch)).float().cpu())
-    predicted = (torch.cat(logits) > 0).numpy().astype(np.int64)
-    labels = np.array([label for _, _, label in pairs])
-    correct = predicted == labels
+        negatives.append(int(rng.choice(others)))
+    n = len(usable)
+    texts = np.stack([np.arange(n), negatives], axis=1).reshape(-1)  # own, other, own, other, ...
+    videos = np.repeat(np.arange(n), 2)
+    tables = PairTables.build(model, tokenizer.encode_batch([seg.sentence for seg, _ in usable]),
+                              [words for _, words in usable])
+    logits = CrossEncoder(model, batch_size).score_pairs(tables, texts, videos)
+    labels = np.tile([1, 0], n)
+    correct = (logits > 0).astype(np.int64) == labels
     return {"accuracy": float(correct.mean()), "positive_accuracy": float(correct[labels == 1].mean()),
-            "negative_accuracy": float(correct[labels == 0].mean()), "pairs": int(len(pairs)), "chance": 0.5}
+            "negative_accuracy": float(correct[labels == 0].mean()), "pairs": int(len(labels)), "chance": 0.5}
 
 
 def narrated(segments: Sequence[Segment], transcripts: str | os.PathLike) -> list[Segment]:
