@@ -150,3 +150,17 @@ def test_killed_corpus_build_finishes_like_an_uninterrupted_one(tmp_path):
         assert a.video_ids == b.video_ids
         for name in ("words", "text_ids", "sentences", "sentence_times", "chunks", "videos"):
             np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_a_safetensors_file_is_known_by_its_tensors_not_its_bytes(tmp_path):
+    """Saving the same tensors in two processes can order the header differently; the digest must not care."""
+    from videobert.utils.fingerprint import file_digest
+
+    save = ("import sys, numpy as np; from safetensors.numpy import save_file; "
+            "save_file({f'w{i}': np.full((2, 3), i, np.float32) for i in range(40)}, sys.argv[1], metadata={'a': '1', 'b': '2'})")
+    for name in ("one", "two"):
+        subprocess.run([sys.executable, "-c", save, str(tmp_path / f"{name}.safetensors")], check=True)
+    assert file_digest(tmp_path / "one.safetensors") == file_digest(tmp_path / "two.safetensors")
+    subprocess.run([sys.executable, "-c", save.replace("np.full((2, 3), i", "np.full((2, 3), i + 1"),
+                    str(tmp_path / "three.safetensors")], check=True)
+    assert file_digest(tmp_path / "three.safetensors") != file_digest(tmp_path / "one.safetensors")

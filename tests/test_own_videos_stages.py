@@ -18,6 +18,7 @@ from videobert.text import default_tokenizer_dir
 from videobert.train import load_train_config, read_metrics
 from videobert.train.from_corpus import resolve_model_config, visual_words_tree
 from videobert.train.setup import build_run_model
+from videobert.utils.fingerprint import file_digest
 from videobert.visual_words import HierarchicalKMeans
 
 VTT = """WEBVTT
@@ -60,7 +61,7 @@ def test_corpus_records_its_tree(stages):
     info = read_corpus_info(stages / "corpus")
     assert info["num_visual_words"] == 9 and info["text_vocab_size"] == 30522
     assert Path(info["visual_words"]["path"]) == (stages / "tree.safetensors").resolve()
-    assert len(info["visual_words"]["sha256"]) == 64
+    assert info["visual_words"]["digest"] == file_digest(stages / "tree.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,7 @@ def test_a_changed_tree_is_refused(stages, tmp_path):
 
     shutil.copytree(stages / "corpus", tmp_path / "corpus")
     info = json.loads((tmp_path / "corpus" / "corpus.json").read_text())
-    info["visual_words"]["sha256"] = "0" * 64  # as if the tree file had been refitted since
+    info["visual_words"]["digest"] = "0" * 64  # as if the tree file had been refitted since
     (tmp_path / "corpus" / "corpus.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="changed since corpus .* was built"):
         visual_words_tree(load_train_config("tiny", [f"data.corpus={tmp_path / 'corpus'}"]))

@@ -30,7 +30,7 @@ import numpy as np
 from videobert.corpus.segments import check_clip_times, fixed_word_ranges, sentence_word_ranges
 from videobert.corpus.store import FORMAT, SPLITS, VERSION, VideoPart, write_split
 from videobert.text import Cue, TranscriptError, WordPieceTokenizer, read_transcript, split_sentences, tidy_cues
-from videobert.utils.fingerprint import FINGERPRINT_FILE, claim_output, sha256_file
+from videobert.utils.fingerprint import FINGERPRINT_FILE, claim_output, file_digest, sha256_file
 from videobert.utils.io import atomic_path, write_json_atomic
 from videobert.utils.manifest import Manifest
 
@@ -111,7 +111,7 @@ def corpus_fingerprint(config: CorpusConfig, tokenizer: WordPieceTokenizer, text
                        visual_words: str | os.PathLike | None, sources: dict[str, Any] | None) -> dict[str, Any]:
     """What decides a corpus's contents: its build settings and the digests of what it reads."""
     return {"stage": "corpus", "config": dataclasses.asdict(config), "text_vocab_size": text_vocab_size,
-            "tokenizer": sha256_file(tokenizer.path), "visual_words": sha256_file(visual_words) if visual_words else None,
+            "tokenizer": sha256_file(tokenizer.path), "visual_words": file_digest(visual_words) if visual_words else None,
             "sources": sources or {}}
 
 
@@ -124,7 +124,7 @@ def build_corpus(videos: Iterable[VideoInput], out_dir: str | os.PathLike, confi
     ``videos`` yields ``(video_id, words [n] int, times [n, 2] seconds, transcript)`` (or a loader
     in place of words and times, see ``VideoInput``) where the transcript is a file path, a list of
     cues, or ``None`` for a video without ASR. ``text_vocab_size`` defaults to the tokenizer's.
-    ``visual_words``: the tree file the words come from; its path and SHA-256 go into
+    ``visual_words``: the tree file the words come from; its path and digest (``file_digest``) go into
     ``corpus.json`` so that pretraining can start the visual-word embeddings from its centroids.
     ``sources``: digests of the caller's inputs (features, transcripts) for the fingerprint.
     A directory built with another fingerprint raises ``StaleOutputError`` unless ``overwrite``."""
@@ -162,7 +162,7 @@ def build_corpus(videos: Iterable[VideoInput], out_dir: str | os.PathLike, confi
 
     info = {"format": FORMAT, "version": VERSION, "num_visual_words": config.num_visual_words,
             "text_vocab_size": text_vocab_size, "tokenizer": str(tokenizer.path),
-            "visual_words": ({"path": str(Path(visual_words).resolve()), "sha256": sha256_file(visual_words)}
+            "visual_words": ({"path": str(Path(visual_words).resolve()), "digest": file_digest(visual_words)}
                              if visual_words else None),
             "config": dataclasses.asdict(config), "splits": {},
             "videos_failed": sorted(k for k in manifest.keys_with_status("failed") if k in seen),

@@ -10,6 +10,7 @@
     export         pooled and per-token hidden states of segments, to safetensors shards
     retrieval      text-video retrieval, R@K and median rank: cross-encoder, two-tower, re-rank
     alignment      alignment accuracy (own sentence vs another's); narration in place of annotations
+    captioning     captioning on VideoBERT features (s3d / videobert / videobert+s3d), COCO caption metrics
     plots          zero-shot results per class as PNG
 
 Visual-word galleries (what a word looks like) live in ``videobert.visual_words.gallery``.

@@ -14,7 +14,7 @@ from typing import Any
 
 from videobert.train.config import ModelConfig, TrainConfig
 from videobert.utils.config import to_dict
-from videobert.utils.fingerprint import FINGERPRINT_FILE, check_fingerprint, claim_output, clear_directory, digest_of, read_fingerprint, sha256_file
+from videobert.utils.fingerprint import FINGERPRINT_FILE, check_fingerprint, claim_output, clear_directory, digest_of, file_digest, read_fingerprint
 
 # Settings that change when and where results are written, not what is trained.
 _NOT_FINGERPRINTED = ("out", "resume", "overwrite", "stop_at_step", "export", "progress", "tensorboard", "log_every",
@@ -24,13 +24,13 @@ _LAUNCHER_FILES = ("launch_config.json", "launch.log")
 
 
 def _weights_digest(init_from: str) -> str | None:
-    """SHA-256 of the weights file a model starts from (``None`` for a new model)."""
+    """Digest of the weights file a model starts from (``None`` for a new model)."""
     if not init_from:
         return None
     directory = Path(init_from.removeprefix("bert:"))
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (directory / name).is_file():
-            return sha256_file(directory / name)
+            return file_digest(directory / name)
     return None
 
 
@@ -48,7 +48,7 @@ def run_fingerprint(config: TrainConfig, model: ModelConfig, tree: Path | None) 
     info = read_corpus_info(corpus)
     settings["corpus"] = {"fingerprint": digest_of(read_fingerprint(corpus / FINGERPRINT_FILE)), "splits": info["splits"]}
     settings["initial_weights"] = _weights_digest(model.init_from)
-    settings["visual_words_tree"] = sha256_file(tree) if tree is not None else None
+    settings["visual_words_tree"] = file_digest(tree) if tree is not None else None
     return {"stage": "pretrain", **settings}
 
 

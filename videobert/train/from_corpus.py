@@ -5,7 +5,7 @@
   BERT checkpoint's vocabulary, a ``from_pretrained`` directory's config) fails here in a second,
   naming both values.
 - **Visual-word embeddings** start from the leaf centroids of the tree the corpus was built with
-  (``corpus.json`` records its path and SHA-256), as in the paper: ``model.init_visual_from`` is
+  (``corpus.json`` records its path and digest), as in the paper: ``model.init_visual_from`` is
   ``"corpus"`` (the default; for a new or BERT-initialised model; a ``from_pretrained`` directory
   keeps its own trained embeddings), ``"none"``, or a tree file.
 - **Evaluation**: an empty (or too small) held-out split gives a warning and a run without
@@ -75,7 +75,7 @@ def resolve_model_config(config: TrainConfig) -> ModelConfig:
 
 def visual_words_tree(config: TrainConfig) -> Path | None:
     """The tree whose leaf centroids start the visual-word embeddings (``None``: keep them random)."""
-    from videobert.utils.fingerprint import sha256_file
+    from videobert.utils.fingerprint import file_digest
 
     source = config.model.init_visual_from
     if source in ("", "none"):
@@ -94,7 +94,7 @@ def visual_words_tree(config: TrainConfig) -> Path | None:
     if not path.is_file():
         raise FileNotFoundError(f"corpus {config.data.corpus} was built from the tree {path}, which is gone; set "
                                 f"model.init_visual_from=PATH to its copy, or model.init_visual_from=none")
-    if sha256_file(path) != record["sha256"]:
+    if file_digest(path) != record["digest"]:
         raise ValueError(f"the tree {path} changed since corpus {config.data.corpus} was built from it; rebuild the "
                          f"corpus (--overwrite), or set model.init_visual_from=none")
     return path

@@ -48,16 +48,34 @@ def digest_of(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def state_dict_digest(module: Any) -> str:
-    """Hex SHA-256 of a torch module's state dict (names, dtypes, shapes and values)."""
+def tensors_digest(tensors: dict[str, Any]) -> str:
+    """Hex SHA-256 of named torch tensors (names, dtypes, shapes and values), in name order."""
     import torch
 
     digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
+    for name, tensor in sorted(tensors.items()):
         tensor = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16 has no numpy dtype
     return digest.hexdigest()
+
+
+def state_dict_digest(module: Any) -> str:
+    """Hex SHA-256 of a torch module's state dict."""
+    return tensors_digest(module.state_dict())
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """A digest of what a file holds: for ``.safetensors`` its tensors and metadata (the same
+    tensors saved twice can differ in bytes: the header's key order is not fixed), else its bytes."""
+    if not str(path).endswith(".safetensors"):
+        return sha256_file(path)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {name: f.get_tensor(name) for name in f.keys()}
+        metadata = f.metadata() or {}
+    return hashlib.sha256((tensors_digest(tensors) + json.dumps(metadata, sort_keys=True)).encode()).hexdigest()
 
 
 def read_fingerprint(path: str | os.PathLike) -> Fingerprint | None:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from videobert.tasks.captioning.decoding import beam_search, greedy_decode
 from videobert.tasks.captioning.vocabulary import CaptionVocabulary
 from videobert.utils.io import write_bytes_atomic, write_json_atomic
 
@@ -106,8 +107,8 @@ class Captioner(nn.Module):
                  length_penalty: float = 0.0) -> list[str]:
         """A caption for each segment's features ``[n_i, D]``: greedy for ``beam_size`` 1, else beam search
         (hypotheses ranked by log-probability / length ** ``length_penalty``)."""
-        from videobert.tasks.captioning.decoding import beam_search, greedy_decode
-
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {beam_size}")
         self.eval()
         device = next(self.parameters()).device
         captions = []
