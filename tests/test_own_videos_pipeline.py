@@ -135,6 +135,26 @@ def test_export_pipeline_command_writes_the_same_bundle(own, tmp_path):
     torch.testing.assert_close(ours.embed_video(video), theirs.embed_video(video))
 
 
+def test_export_pipeline_takes_a_captioner(own, tmp_path):
+    """`--captioner` puts a captioner trained on the run's features (here the s3d variant, a few steps) into the
+    bundle: its caption of a video is the captioner's caption of that video's extracted features."""
+    from videobert.tasks.captioning import CaptionerTrainConfig, train_captioner
+
+    extracted = {v: f for v, f, _ in iter_video_features(own / "mine" / "features")}
+    config = CaptionerTrainConfig(steps=3, batch_size=2, hidden_size=16, num_heads=2, intermediate_size=32, max_caption_words=6)
+    captioner = train_captioner(list(extracted.values()), [f"add the {v}" for v in extracted], config).captioner
+    captioner.save_pretrained(tmp_path / "captioners" / "s3d")
+    run, bundle = str(own / "mine" / "pretrain"), str(tmp_path / "bundle")
+    assert main(["export", run, bundle, "--pipeline", "--captioner", str(tmp_path / "captioners" / "s3d")]) == 0
+    pipe = videobert.VideoBertPipeline.from_pretrained(bundle)
+    assert pipe.captioner_variant == "s3d"
+    assert pipe.caption(own / "videos" / "eggs.mp4", beam_size=2) == captioner.generate([extracted["eggs"]], beam_size=2)[0]
+    with pytest.raises(FileNotFoundError, match="no config.json; give a captioner directory written by `videobert eval"):
+        main(["export", run, bundle, "--pipeline", "--captioner", str(tmp_path / "captioners")])
+    with pytest.raises(ValueError, match="--captioner goes with --pipeline"):
+        main(["export", run, bundle, "--captioner", str(tmp_path / "captioners" / "s3d")])
+
+
 def test_bundle_refuses_other_s3d_weights(own, tmp_path):
     from videobert.features import S3D
     from videobert.pipeline import S3DSource

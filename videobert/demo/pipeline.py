@@ -234,12 +234,14 @@ class DemoPipeline:
 
     def caption(self) -> dict[str, Any]:
         """The paper's captioning protocol (``videobert.tasks.captioning``): per feature variant and seed a
-        captioner trained on the training videos' annotations, scored on the held-out segments."""
+        captioner trained on the training videos' annotations, scored on the held-out segments. The
+        first seed's videobert+s3d captioner then joins the bundle in ``pipeline/`` (``caption(path)``)."""
         from dataclasses import replace
 
         from videobert.model import VideoBertForPretraining
+        from videobert.pipeline import VideoBertPipeline
         from videobert.tasks.annotations import read_youcook_annotations
-        from videobert.tasks.captioning import CaptioningSettings, load_video_clips, run_captioning
+        from videobert.tasks.captioning import Captioner, CaptioningSettings, load_video_clips, run_captioning
         from videobert.visual_words import HierarchicalKMeans
 
         c = self.config
@@ -250,6 +252,10 @@ class DemoPipeline:
                                  read_youcook_annotations(self.data / "train" / "annotations.json"),
                                  read_youcook_annotations(self.data / "heldout" / "annotations.json"),
                                  self.eval_dir / "captioning", settings, videos_dirs=[self.data / "heldout" / "videos"])
+        bundle = VideoBertPipeline.from_pretrained(self.out / "pipeline")
+        bundle.set_captioner(Captioner.from_pretrained(self.eval_dir / "captioning" / "captioners" / "videobert+s3d"),
+                             "videobert+s3d")
+        bundle.save_pretrained(self.out / "pipeline")
         return {key: metrics[key] for key in ("s3d", "videobert", "videobert+s3d", "most_common_caption", "segments",
                                               "skipped", "training", "seconds", "settings")}
 

@@ -1,12 +1,14 @@
 """A ``VideoBertPipeline`` bundle from a finished pretraining run, with nothing to re-type: the
 run's ``train_config.yaml`` names its corpus; the corpus's ``corpus.json`` names the tree and the
 tokenizer, and its fingerprint holds how the features were extracted (S3D weights digest, clip
-size, fps, clip frames). ``videobert export RUN OUT --pipeline`` calls this."""
+size, fps, clip frames). ``videobert export RUN OUT --pipeline [--captioner DIR]`` calls this."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import torch
 
 from videobert.pipeline.bundle import S3DSource, VideoBertPipeline
 
@@ -23,11 +25,24 @@ def extraction_of_corpus(corpus_dir: Path) -> dict:
     return extract
 
 
+def load_captioner(directory: str | os.PathLike) -> tuple[torch.nn.Module, str | None]:
+    """A captioner written by ``videobert eval caption`` (``OUT/captioners/<variant>/``) and its variant
+    (the directory's name when it is one; else ``None``: the pipeline tells it by the input width)."""
+    from videobert.tasks.captioning import VARIANTS, Captioner
+
+    directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(f"{directory}: no config.json; give a captioner directory written by "
+                                f"`videobert eval caption` (its OUT/captioners/<variant>/)")
+    return Captioner.from_pretrained(directory), directory.name if directory.name in VARIANTS else None
+
+
 def export_pipeline(run_dir: str | os.PathLike, out: str | os.PathLike, s3d_weights: str | os.PathLike | None = None,
-                    tag: str | None = None) -> Path:
+                    tag: str | None = None, captioner: str | os.PathLike | None = None) -> Path:
     """Write the bundle of run ``run_dir`` (checkpoint ``tag``, default the newest) into ``out``.
     ``s3d_weights``: the S3D file the features were extracted with (checked against the recorded
-    digest and recorded as the bundle's path); not needed for random weights."""
+    digest and recorded as the bundle's path); not needed for random weights. ``captioner``: a
+    captioner directory (see :func:`load_captioner`) trained on this run's features, for ``caption``."""
     from videobert.corpus.store import read_corpus_info
     from videobert.model import VideoBertForPretraining
     from videobert.text import WordPieceTokenizer
@@ -45,6 +60,7 @@ def export_pipeline(run_dir: str | os.PathLike, out: str | os.PathLike, s3d_weig
     if not info.get("visual_words"):
         raise ValueError(f"corpus {corpus} does not record the tree its visual words came from")
     extract = extraction_of_corpus(corpus)
+    trained_captioner, variant = load_captioner(captioner) if captioner is not None else (None, None)
     source = S3DSource(extract["weights"])
     if s3d_weights is not None:
         source = S3DSource(extract["weights"], str(Path(s3d_weights).resolve()))
@@ -53,5 +69,6 @@ def export_pipeline(run_dir: str | os.PathLike, out: str | os.PathLike, s3d_weig
     export_checkpoint(run_dir / "checkpoints", out, tag)
     clip = ClipSpec(fps=extract["fps"], clip_frames=extract["clip_frames"], size=extract["size"], partial=extract["partial"])
     pipeline = VideoBertPipeline(VideoBertForPretraining.from_pretrained(out), WordPieceTokenizer(info["tokenizer"]),
-                                 HierarchicalKMeans.load(info["visual_words"]["path"]), clip, source, s3d_weights)
+                                 HierarchicalKMeans.load(info["visual_words"]["path"]), clip, source, s3d_weights,
+                                 captioner=trained_captioner, captioner_variant=variant)
     return pipeline.save_pretrained(out)

@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write a VideoBertPipeline bundle (model, tokenizer, tree, clip spec, S3D digest), from the "
                              "run's corpus and features records")
     export.add_argument("--s3d-weights", help="with --pipeline: the S3D weights the features were extracted with")
+    export.add_argument("--captioner", help="with --pipeline: a captioner directory written by `videobert eval caption` "
+                                            "(OUT/captioners/<variant>) on this run's model, for caption(path)")
     export.set_defaults(func=run_export)
 
 
@@ -68,10 +70,12 @@ def run_export(args: argparse.Namespace) -> int:
     checkpoints = Path(args.checkpoints)
     if not (checkpoints / "latest").exists() and (checkpoints / "checkpoints" / "latest").exists():
         checkpoints = checkpoints / "checkpoints"
+    if args.captioner and not args.pipeline:
+        raise ValueError("--captioner goes with --pipeline: a plain model directory holds no captioner")
     if args.pipeline:
         from videobert.pipeline.export import export_pipeline
 
-        out = export_pipeline(checkpoints.parent, args.out, args.s3d_weights, args.tag)
+        out = export_pipeline(checkpoints.parent, args.out, args.s3d_weights, args.tag, args.captioner)
         print(f"exported {checkpoints} to the VideoBertPipeline bundle {out}")
         return 0
     out = export_checkpoint(checkpoints, args.out, args.tag)
