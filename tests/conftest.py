@@ -26,3 +26,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """BERT's uncased WordPiece from the offline files (read-only, so one serves every test)."""
+    from videobert.text import WordPieceTokenizer
+
+    return WordPieceTokenizer()

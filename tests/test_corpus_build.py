@@ -8,13 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videobert.corpus import CorpusConfig, CorpusSplit, build_corpus, fixed_word_ranges, sentence_word_ranges
-from videobert.text import WordPieceTokenizer
+from clips import clip_times
 
 NUM_WORDS = 144  # the demo's 12**2 tree
 
-
-def clip_times(n: int, clip: float = 1.5) -> np.ndarray:
-    return np.stack([np.arange(n) * clip, (np.arange(n) + 1) * clip], axis=1)
 
 
 VTT = """WEBVTT
@@ -26,10 +23,6 @@ cut the onion.
 fry it.
 """
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return WordPieceTokenizer()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 same settings resume, other settings are refused naming what changed, `--overwrite` starts over.
 (Extraction: tests/test_own_videos_extract.py; pretraining: tests/test_own_videos_stages.py.)"""
 
-import json
 import os
 import signal
 import subprocess
@@ -20,13 +19,11 @@ from videobert.features.store import write_video_features
 from videobert.utils.fingerprint import StaleOutputError, claim_output, read_fingerprint
 
 from cli_refusal import assert_refused
+from clips import clip_times
 
 REPO = Path(__file__).resolve().parents[1]
 VTT = "WEBVTT\n\n00:00:01.000 --> 00:00:05.000\nnow whisk the eggs.\n\n00:00:08.000 --> 00:00:12.000\nadd the flour.\n"
 
-
-def clip_times(n: int) -> np.ndarray:
-    return np.stack([np.arange(n) * 1.5, np.arange(n) * 1.5 + 1.5], axis=1)
 
 
 def test_claim_output_resumes_refuses_and_overwrites(tmp_path):

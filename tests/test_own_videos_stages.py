@@ -20,6 +20,7 @@ from videobert.train.from_corpus import resolve_model_config, visual_words_tree
 from videobert.train.setup import build_run_model
 from videobert.utils.fingerprint import file_digest
 from videobert.visual_words import HierarchicalKMeans
+from clips import clip_times
 
 VTT = """WEBVTT
 
@@ -32,9 +33,6 @@ add the flour and stir slowly.
 TINY_RUN = ["--config", "tiny", "steps=4", "batch_size=4", "micro_batch_size=2", "data.max_length=64", "eval_every=1",
             "save_every=4", "progress=false", "tensorboard=false"]
 
-
-def clip_times(n: int) -> np.ndarray:
-    return np.stack([np.arange(n) * 1.5, np.arange(n) * 1.5 + 1.5], axis=1)
 
 
 @pytest.fixture(scope="module")

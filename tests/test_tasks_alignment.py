@@ -9,10 +9,8 @@ from videobert.tasks.alignment import alignment_accuracy, narrated
 from videobert.tasks.annotations import Segment
 from videobert.tasks.inputs import build_sequence, pack
 from videobert.text import WordPieceTokenizer
+from clips import clip_times
 
-
-def clip_times(n):
-    return np.stack([np.arange(n) * 1.5, np.arange(n) * 1.5 + 1.5], axis=1)
 
 
 def test_alignment_accuracy_scores_own_and_other_sentences(tmp_path):

@@ -14,15 +14,11 @@ from videobert.tasks.captioning import (TEMPLATE, CaptionerTrainConfig, Captione
                                         VideoClips, caption_words, select_segments, train_captioner, variant_inputs)
 from videobert.tasks.captioning.captioner import pad_inputs
 from videobert.tasks.captioning.decoding import beam_search, greedy_decode
-from videobert.text import WordPieceTokenizer
 from videobert.vocab import UnifiedVocab
+from clips import clip_times
 
 SMALL = dict(hidden_size=32, num_heads=2, intermediate_size=64)
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return WordPieceTokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +26,6 @@ def model():
     torch.manual_seed(0)
     return VideoBertForPretraining(VideoBertConfig.tiny()).eval()
 
-
-def clip_times(n):
-    return np.stack([np.arange(n) * 1.5, np.arange(n) * 1.5 + 1.5], axis=1)
 
 
 def test_template_reads_the_papers_sentence_with_five_masks(model, tokenizer):

@@ -24,10 +24,6 @@ def model():
     return VideoBertForPretraining(VideoBertConfig.tiny()).eval()
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return WordPieceTokenizer()
-
 
 @torch.no_grad()
 def encode(model, ids, types):

@@ -19,15 +19,11 @@ from videobert.tasks.retrieval.metrics import chance_recall_at
 from videobert.tasks.retrieval.plots import segment_thumbnails
 from videobert.tasks.retrieval.scorers import CrossEncoder, PairTables, Rerank, TwoTower, pair_batch
 from videobert.tasks.sources import save_video_words, segment_words
-from videobert.text import WordPieceTokenizer
 from videobert.video.synthetic import write_video
+from clips import clip_times
 
 MAX_LENGTH = 24  # short, so that long texts are cut and long videos thinned
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return WordPieceTokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +46,6 @@ def ordinary_sequence(vocab, text, words):
     text = text[: MAX_LENGTH - 4]
     return build_sequence(vocab, text, vocab.visual_ids(subsample_evenly(words, MAX_LENGTH - 3 - len(text))).tolist())
 
-
-def clip_times(n):
-    return np.stack([np.arange(n) * 1.5, np.arange(n) * 1.5 + 1.5], axis=1)
 
 
 # ----------------------------------------------------------------------------------- metrics

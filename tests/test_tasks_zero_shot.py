@@ -12,16 +12,13 @@ from videobert.model import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.annotations import Segment
 from videobert.tasks.sources import save_video_words
 from videobert.tasks.zero_shot import ZeroShotClassifier
-from videobert.text import WordPieceTokenizer, write_subset_vocab
+from videobert.text import write_subset_vocab
 from videobert.vocab import UnifiedVocab
+from clips import clip_times
 
 VERBS = ["cut", "add", "sprinkle", "stir", "whisk", "pour"]
 OBJECTS = ["onion", "olive oil", "salt", "egg", "flour", "water"]
 
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return WordPieceTokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +26,6 @@ def model():
     torch.manual_seed(0)
     return VideoBertForPretraining(VideoBertConfig.tiny()).eval()
 
-
-def clip_times(n):
-    return np.stack([np.arange(n) * 1.5, np.arange(n) * 1.5 + 1.5], axis=1)
 
 
 @torch.no_grad()

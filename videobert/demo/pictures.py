@@ -8,20 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from videobert.utils.io import atomic_path
+from videobert.tasks.plots import save_figure
 
 if TYPE_CHECKING:
     from videobert.demo.pipeline import DemoPipeline
 
 
 def _save(figure, path: str | os.PathLike) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=110, bbox_inches="tight")
 
 
 def _figure(columns: int):

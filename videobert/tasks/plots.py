@@ -45,8 +45,16 @@ def plot_zero_shot_per_class(result: dict[str, Any], path: str | os.PathLike, ma
                      f"(prior {result[slot]['prior']['top1']:.2f} / {result[slot]['prior']['top5']:.2f})")
         ax.legend(fontsize=7, ncol=4, loc="upper right")
     figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def save_figure(figure, path: str | os.PathLike, **savefig: Any) -> Path:
+    """Write a matplotlib ``figure`` to ``path`` as PNG (atomically) and close it; ``savefig`` options
+    (dpi, bbox_inches, ...) pass through."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
+        figure.savefig(tmp, format="png", **savefig)
     plt.close(figure)
     return path

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from videobert.tasks.retrieval.metrics import chance_recall_at, recall_at
-from videobert.utils.io import atomic_path
+from videobert.tasks.plots import save_figure
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,7 @@ def plot_retrieval(result: dict[str, Any], path: str | os.PathLike, videos_dir: 
             if col == 0:
                 ax.set_title(f"\"{query['sentence']}\" (right answer at rank {query['rank']})", fontsize=8, loc="left")
     figure.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def _plot_recall(ax, result: dict[str, Any]) -> None:
