@@ -120,6 +120,31 @@ def test_bad_inputs(tree, data):
         HierarchicalKMeans().assign(data)
 
 
+def test_finiteness_check_is_exact_where_a_row_sum_overflows_or_cancels():
+    """The check sums each row first: finite values whose sum overflows must pass, and a row
+    whose inf values cancel in the sum (inf + -inf) or sit beside huge finite ones must not."""
+    from videobert.visual_words.features_input import check_finite
+
+    rows = torch.zeros(6, 5)
+    rows[1] = 3e38                                    # finite, but its float32 sum is inf
+    rows[2, 0], rows[2, 1] = -3e38, -3e38             # finite, sum -inf
+    check_finite(rows, 0)
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        broken = rows.clone()
+        broken[4, 2] = bad
+        with pytest.raises(ValueError, match="row 14 contains NaN or inf"):
+            check_finite(broken, 10)
+    cancelling = rows.clone()
+    cancelling[5, 0], cancelling[5, 1] = float("inf"), float("-inf")
+    with pytest.raises(ValueError, match="row 5 contains"):
+        check_finite(cancelling, 0)
+    beside_huge = rows.clone()
+    beside_huge[1, 4] = float("inf")                  # a suspect row (its sum overflowed) that really is bad
+    with pytest.raises(ValueError, match="row 1 contains"):
+        check_finite(beside_huge, 0)
+    check_finite(rows.half()[:1], 0)
+
+
 def test_empty_input_gives_empty_output(tree):
     assert tree.assign(np.zeros((0, 19), dtype=np.float32)).shape == (0,)
     assert tree.assign(torch.zeros(0, 19), return_path=True).shape == (0, 3)
