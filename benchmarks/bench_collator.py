@@ -107,6 +107,9 @@ def test_report_ratio():
 
 
 if __name__ == "__main__":
+    from videobert.ops.cli import describe_machine
+
+    print(describe_machine())
     import tempfile
 
     torch.set_num_threads(1)

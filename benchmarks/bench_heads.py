@@ -154,6 +154,9 @@ def compare(batch: int = BATCH, repeats: int = 2) -> list[dict]:
 
 
 if __name__ == "__main__":
+    from videobert.ops.cli import describe_machine
+
+    print(describe_machine())
     torch.manual_seed(0)
     rows = compare()
     base = {r["variant"]: r for r in rows}

@@ -70,6 +70,9 @@ def test_training_step(benchmark, size):
 
 
 if __name__ == "__main__":
+    from videobert.ops.cli import describe_machine
+
+    print(describe_machine())
     print(f"torch threads {torch.get_num_threads()}, sequence length {LENGTH}")
     print("| config | heads | batch | step (s) | tokens/s |")
     print("|---|---|---|---|---|")

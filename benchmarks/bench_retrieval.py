@@ -121,6 +121,9 @@ def best_seconds(run, rounds: int = 2) -> float:
 
 
 if __name__ == "__main__":
+    from videobert.ops.cli import describe_machine
+
+    print(describe_machine())
     print(f"device {DEVICE}, torch threads {torch.get_num_threads()}, batch {BATCH} pairs")
     print("| config | batching | pairs | padding | pairs/s | 11.2 M pairs (exact) | re-rank k=32 (<= 214 k pairs) |")
     print("|---|---|---|---|---|---|---|")

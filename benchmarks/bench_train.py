@@ -88,6 +88,9 @@ def test_train_tokens_per_second(benchmark, corpus, tmp_path, size, ranks, threa
 
 
 if __name__ == "__main__":
+    from videobert.ops.cli import describe_machine
+
+    print(describe_machine())
     with tempfile.TemporaryDirectory() as tmp:
         corpus_dir = synthetic_corpus(Path(tmp) / "corpus")
         print("| model | ranks x threads | batch | tokens/s | s/step |")

@@ -61,3 +61,11 @@ def test_info_lists_backends(capsys):
     out = capsys.readouterr().out
     for name in ("reference", "cpu", "cuda", "triton"):
         assert f"  {name}" in out
+    # the machine line every benchmark prints: the CPU as /proc/cpuinfo names it, and the kernel variant
+    from videobert.ops.cli import cpu_model
+
+    machine = next(line for line in out.splitlines() if line.startswith("machine: "))
+    assert f"CPU {cpu_model()}," in machine and "kernel variant " in machine
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        name = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    assert cpu_model().startswith(name)

@@ -35,6 +35,39 @@ def describe_backends() -> str:
     return "\n".join(lines)
 
 
+def cpu_model() -> str:
+    """The CPU's model name with its family and model numbers (``/proc/cpuinfo``): two machines of one
+    marketing name ("AMD EPYC") can be generations apart, and their kernels' speeds with them."""
+    import platform
+
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if not line.strip():
+                    break  # the first processor's block says it all
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = fields.get("model name", platform.processor() or platform.machine())
+    return f"{name} (family {fields['cpu family']} model {fields['model']})" if "cpu family" in fields else name
+
+
+def describe_machine() -> str:
+    """One line for every benchmark figure: CPU model, kernel variant, torch, threads, GPU."""
+    import torch
+
+    from videobert.ops.backends import compiled_module
+
+    cpu = compiled_module("_C")
+    variant = cpu.hkmeans_cpu_isa() if cpu else "not built"
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return (f"machine: CPU {cpu_model()}, {torch.get_num_threads()} torch threads, kernel variant {variant}; "
+            f"GPU {gpu}; torch {torch.__version__}")
+
+
 def run_info(args: argparse.Namespace | None = None) -> int:
     print(describe_backends())
+    print(describe_machine())
     return 0
