@@ -23,7 +23,7 @@ import torch
 
 from videobert.tasks.annotations import Segment
 from videobert.tasks.retrieval.scorers import CrossEncoder, PairTables
-from videobert.tasks.sources import VideoWords, segment_words
+from videobert.tasks.sources import VideoWords, segments_with_words
 from videobert.text import read_transcript, split_sentences
 
 
@@ -32,12 +32,7 @@ def alignment_accuracy(model: torch.nn.Module, tokenizer, segments: Sequence[Seg
                        seed: int = 0, batch_size: int = 64) -> dict[str, float]:
     """``{"accuracy", "positive_accuracy", "negative_accuracy", "pairs", "chance"}`` over the
     segments that hold at least one clip. ``tokenizer.encode_batch(texts)`` gives WordPiece ids."""
-    usable = []
-    for seg in segments:
-        if seg.video_id in video_words:
-            words = segment_words(*video_words[seg.video_id], seg.start, seg.end)
-            if words.size:
-                usable.append((seg, words))
+    usable = list(segments_with_words(segments, video_words))
     if len(usable) < 2:
         raise ValueError(f"alignment: need at least 2 segments with clips, got {len(usable)} of {len(segments)}")
     rng = np.random.default_rng(seed)

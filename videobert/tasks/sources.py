@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from videobert.tasks.annotations import Segment
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,23 @@ def segment_words(words: np.ndarray, times: np.ndarray, start: float, end: float
         raise ValueError(f"{len(words)} words but {len(times)} clip times")
     centre = times.mean(axis=1)
     return words[(centre >= start) & (centre <= end)]
+
+
+def segments_with_words(segments: Iterable["Segment"], video_words: VideoWords, skipped: dict[str, int] | None = None
+                        ) -> Iterator[tuple["Segment", np.ndarray]]:
+    """``(segment, its visual words [m >= 1])`` for each segment whose video is in ``video_words`` and
+    holds at least one clip centre inside it (:func:`segment_words`); the others are counted in
+    ``skipped`` under ``"missing_video"`` or ``"no_clips"``."""
+    for seg in segments:
+        reason = "missing_video"
+        if seg.video_id in video_words:
+            words = segment_words(*video_words[seg.video_id], seg.start, seg.end)
+            if words.size:
+                yield seg, words
+                continue
+            reason = "no_clips"
+        if skipped is not None:
+            skipped[reason] = skipped.get(reason, 0) + 1
 
 
 def load_kmeans(path: str | os.PathLike):

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from videobert.tasks.annotations import Segment
-from videobert.tasks.sources import VideoWords, segment_words
+from videobert.tasks.sources import VideoWords, segments_with_words
 
 
 @dataclass
@@ -54,21 +54,15 @@ def build_retrieval_set(segments: Sequence[Segment], video_words: VideoWords, to
     ``ValueError`` when fewer than two segments remain (retrieval among one is no test), naming
     what was skipped. ``tokenizer.encode_batch(texts)`` gives WordPiece ids."""
     skipped = {"missing_video": 0, "no_clips": 0, "empty_sentence": 0}
-    ids_of_sentence = tokenizer.encode_batch([s.sentence for s in segments]) if segments else []
+    with_words = list(segments_with_words(segments, video_words, skipped))
+    ids_of_sentence = tokenizer.encode_batch([seg.sentence for seg, _ in with_words]) if with_words else []
     kept: list[Segment] = []
     words: list[np.ndarray] = []
     index_of: dict[tuple[int, ...], int] = {}
     sentences: list[str] = []
     text_ids: list[list[int]] = []
     text_of: list[int] = []
-    for seg, ids in zip(segments, ids_of_sentence):
-        if seg.video_id not in video_words:
-            skipped["missing_video"] += 1
-            continue
-        seg_words = segment_words(*video_words[seg.video_id], seg.start, seg.end)
-        if seg_words.size == 0:
-            skipped["no_clips"] += 1
-            continue
+    for (seg, seg_words), ids in zip(with_words, ids_of_sentence):
         if not ids:
             skipped["empty_sentence"] += 1
             continue

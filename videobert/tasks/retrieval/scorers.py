@@ -237,8 +237,6 @@ class Rerank:
                              rerank_matrix(cross.T, first.T, texts_of_video.T), len(t)), started)
 
 
-
-
 def make_scorer(mode: str, model: torch.nn.Module, k: int = DEFAULT_K, batch_size: int = 256, progress: bool = False):
     """The scorer called ``mode`` ("cross", "two-tower" or "rerank")."""
     if mode == "cross":
