@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 import torch
 
-from videobert.model import VideoBertConfig, VideoBertForPretraining
-from videobert.tasks.captioning import TEMPLATE, CaptionerTrainConfig, TemplateEncoder, train_captioner
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert.template import TEMPLATE, TemplateEncoder
+from videobert.tasks.captioning import CaptionerTrainConfig, train_captioner
 from videobert.tasks.captioning.captioner import Captioner, CaptionerConfig, pad_inputs
 from videobert.tasks.captioning.train import _caption_batch, _optimizer
 from videobert.tasks.captioning.vocabulary import CaptionVocabulary

@@ -81,7 +81,7 @@ def test_dataset(benchmark, dataset):
 
 
 def test_tiny_model_step(benchmark, batches):
-    model_module = pytest.importorskip("videobert.model")
+    model_module = pytest.importorskip("videobert.models.videobert")
     torch.manual_seed(0)
     model = model_module.VideoBertForPretraining(model_module.VideoBertConfig.tiny(max_position_embeddings=MAX_LENGTH))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 
 LENGTH = 128
 FULL = os.environ.get("VIDEOBERT_BENCH_FULL") == "1"

@@ -99,7 +99,7 @@ def test_visual_words_fit_keeps_refuses_or_refits(inputs, capsys, caplog):
 
 
 def test_export_features_refuses_another_models_shards(tmp_path):
-    from videobert.model import VideoBertConfig, VideoBertForPretraining
+    from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
     from videobert.tasks.export import SegmentInput, export_features
 
     segments = [SegmentInput("a", 0.0, 3.0, (1, 2, 3)), SegmentInput("b", 0.0, 1.5, (4,))]

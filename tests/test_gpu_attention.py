@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-import videobert.model.encoder as encoder_module
-from videobert.model.config import VideoBertConfig
-from videobert.model.encoder import Encoder
+import videobert.models.transformer as encoder_module
+from videobert.models.videobert.config import VideoBertConfig
+from videobert.models.transformer import Encoder
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 

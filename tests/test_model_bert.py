@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from videobert.model import VideoBertForPretraining
+from videobert.models.videobert import VideoBertForPretraining
 
 transformers = pytest.importorskip("transformers")
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from videobert.model import LossWeights, VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import LossWeights, VideoBertConfig, VideoBertForPretraining
 from videobert.vocab import TEXT_ONLY, VIDEO_ONLY, VIDEO_TEXT
 
 WORDS = 144

@@ -13,11 +13,11 @@ import torch
 from videobert.cli import main
 from videobert.corpus.store import read_corpus_info
 from videobert.features.store import write_video_features
-from videobert.model import VideoBertForPretraining
+from videobert.models.videobert import VideoBertForPretraining
 from videobert.text import default_tokenizer_dir
 from videobert.train import load_train_config, read_metrics
-from videobert.train.from_corpus import resolve_model_config, visual_words_tree
-from videobert.train.setup import build_run_model
+from videobert.models.videobert.from_corpus import resolve_model_config, visual_words_tree
+from videobert.models.videobert.family import FAMILY
 from videobert.utils.fingerprint import file_digest
 from videobert.visual_words import HierarchicalKMeans
 from clips import clip_times
@@ -114,7 +114,7 @@ def test_pretrain_rerun_resumes_or_refuses_other_settings(stages, run, tmp_path,
     command = ["pretrain", "--corpus", str(stages / "corpus"), "--out", str(out), *TINY_RUN]
     assert_refused([*command, "optimizer.lr=1e-3"], caplog, r"optimizer.lr: 0.0005 -> 0.001\); rerun with overwrite=true \(--overwrite\)")
     assert_refused([*command, "model.init_visual_from=none"], caplog,
-                   r"model.init_visual_from: \"corpus\" -> \"none\"; visual_words_tree: \"[0-9a-f]+\" -> null")
+                   r"initial_file: \"[0-9a-f]+\" -> null; model.init_visual_from: \"corpus\" -> \"none\"")
     assert main([*command, "optimizer.lr=1e-3", "steps=1", "--overwrite"]) == 0
     assert len(read_metrics(out)) == 1 and not (out / "checkpoints" / "step_00000004").exists()
 
@@ -152,14 +152,14 @@ def test_visual_init_can_be_turned_off_or_pointed_elsewhere(stages, tmp_path):
     corpus = ["data.corpus=" + str(stages / "corpus")]
     config = load_train_config("tiny", [*corpus, "model.init_visual_from=none"])
     assert visual_words_tree(config) is None
-    model = build_run_model(resolve_model_config(config), None, 0)
+    model = FAMILY.build_model(resolve_model_config(config), None, 0)
     assert not model.config.visual_embeddings_from_centroids and model.config.num_visual_words == 9
     other = HierarchicalKMeans(levels=1, branching=4, seed=0)
     other.fit(np.random.default_rng(1).normal(size=(40, 16)).astype(np.float32))
     other.save(tmp_path / "other.safetensors")
     config = load_train_config("tiny", [*corpus, f"model.init_visual_from={tmp_path / 'other.safetensors'}"])
     with pytest.raises(ValueError, match="has 4 visual words but the model has num_visual_words=9"):
-        build_run_model(resolve_model_config(config), visual_words_tree(config), 0)
+        FAMILY.build_model(resolve_model_config(config), visual_words_tree(config), 0)
 
 
 def test_a_changed_tree_is_refused(stages, tmp_path):
@@ -184,7 +184,7 @@ def test_a_real_mismatch_fails_before_deepspeed_naming_both_values(stages, tmp_p
 def test_bert_initialisation_takes_the_corpus_sizes_and_tree(stages, tmp_path):
     bert = default_tokenizer_dir()  # a 6-layer BERT with BERT's uncased vocabulary (30,522 ids)
     config = load_train_config("tiny", [f"data.corpus={stages / 'corpus'}", f"model.init_from=bert:{bert}"])
-    model = build_run_model(resolve_model_config(config), visual_words_tree(config), 0)
+    model = FAMILY.build_model(resolve_model_config(config), visual_words_tree(config), 0)
     assert model.config.num_visual_words == 9 and model.config.text_vocab_size == 30522
     assert model.config.visual_embeddings_from_centroids
     # a corpus built with another vocabulary cannot start from this BERT
@@ -255,7 +255,7 @@ def test_bad_features_are_named_by_video(stages, tmp_path):
 
 
 def test_a_pretrained_model_of_other_sizes_is_refused(stages, tmp_path):
-    from videobert.model import VideoBertConfig
+    from videobert.models.videobert import VideoBertConfig
 
     VideoBertForPretraining(VideoBertConfig.tiny(num_visual_words=20)).save_pretrained(tmp_path / "model")
     config = load_train_config("tiny", [f"data.corpus={stages / 'corpus'}", f"model.init_from={tmp_path / 'model'}"])

@@ -13,7 +13,7 @@ import torch
 
 from videobert.features.extract import ExtractConfig, extract_features
 from videobert.features.store import iter_video_features
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.pipeline import S3DSource, VideoBertPipeline
 from videobert.tasks.annotations import read_youcook_annotations
 from videobert.tasks.captioning import (VARIANTS, Captioner, CaptionerTrainConfig, CaptioningSettings,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.alignment import alignment_accuracy, narrated
 from videobert.tasks.annotations import Segment
 from videobert.tasks.inputs import build_sequence, pack

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.annotations import Segment
-from videobert.tasks.captioning import (TEMPLATE, CaptionerTrainConfig, Captioner, CaptionVocabulary, TemplateEncoder,
-                                        VideoClips, caption_words, select_segments, train_captioner, variant_inputs)
+from videobert.models.videobert.template import TEMPLATE, TemplateEncoder
+from videobert.tasks.captioning import (CaptionerTrainConfig, Captioner, CaptionVocabulary, VideoClips, caption_words,
+                                        select_segments, train_captioner, variant_inputs)
 from videobert.tasks.captioning.captioner import pad_inputs
 from videobert.tasks.captioning.decoding import beam_search, greedy_decode
 from videobert.vocab import UnifiedVocab
@@ -69,7 +70,7 @@ def test_features_per_variant(model, tokenizer):
     np.testing.assert_array_equal(both[:, 2 * hidden :], s3d[1])
     with pytest.raises(ValueError, match="unknown captioning variant"):
         variant_inputs("i3d", s3d, outputs)
-    with pytest.raises(ValueError, match="needs the VideoBERT"):
+    with pytest.raises(ValueError, match="needs the model's clip features"):
         variant_inputs("videobert", s3d, None)
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from videobert.cli import main
 from videobert.features.store import write_video_features
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.captioning import METRICS, VARIANTS, Captioner, caption_metrics
 from videobert.visual_words import HierarchicalKMeans
 
@@ -123,7 +123,7 @@ def test_caption_command_names_a_missing_subset(tiny_set, tmp_path):
 
 
 def test_nothing_to_caption_is_a_clear_error(tiny_set, tmp_path):
-    from videobert.model import VideoBertForPretraining
+    from videobert.models.videobert import VideoBertForPretraining
     from videobert.tasks.annotations import Segment
     from videobert.tasks.captioning import run_captioning
     from videobert.text import WordPieceTokenizer

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from videobert.cli import main
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.export import SegmentInput, export_features, load_features
 from videobert.tasks.forecasting import forecast_accuracy, forecast_next, forecast_targets, next_word_log_probs
 from videobert.tasks.sources import save_video_words

@@ -10,14 +10,16 @@ import torch
 from PIL import Image
 
 from videobert.cli import main
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.annotations import Segment
 from videobert.tasks.inputs import build_sequence, pack, subsample_evenly
 from videobert.tasks.retrieval import answer_ranks, evaluate_retrieval, retrieval_metrics
 from videobert.tasks.retrieval.data import build_retrieval_set
 from videobert.tasks.retrieval.metrics import chance_recall_at
 from videobert.tasks.retrieval.plots import segment_thumbnails
-from videobert.tasks.retrieval.scorers import CrossEncoder, PairTables, Rerank, TwoTower, pair_batch
+from videobert.models.videobert.pairs import PairTables, pair_batch
+from videobert.models.videobert.scoring import VideoBertScoring
+from videobert.tasks.retrieval.scorers import CrossEncoder, Rerank, TwoTower
 from videobert.tasks.sources import save_video_words, segment_words
 from videobert.video.synthetic import write_video
 from clips import clip_times
@@ -115,7 +117,7 @@ def test_pair_batch_equals_build_sequence_and_pack(model, pairs_data):
 def test_cross_encoder_scores_are_the_alignment_logits(model, pairs_data):
     texts, videos = pairs_data
     vocab = model.config.vocab
-    scores = CrossEncoder(model, batch_size=4).score(texts, videos)
+    scores = CrossEncoder(VideoBertScoring(model, None, batch_size=4)).score(texts, videos)
     assert scores.text_to_video.shape == (5, 5) and scores.pairs_scored == 25
     np.testing.assert_array_equal(scores.video_to_text, scores.text_to_video.T)
     with torch.no_grad():
@@ -124,16 +126,15 @@ def test_cross_encoder_scores_are_the_alignment_logits(model, pairs_data):
             logit = model.alignment_logits(model.encode(**batch))[0]
             assert scores.text_to_video[i, j] == pytest.approx(float(logit), abs=1e-5)
     # batching by length changes nothing but the padding
-    tables = PairTables.build(model, texts, videos)
     t, v = np.divmod(np.arange(25), 5)
-    unsorted = CrossEncoder(model, batch_size=3).score_pairs(tables, t, v, sort_by_length=False)
+    unsorted = VideoBertScoring(model, None, batch_size=3).pair_logits(texts, videos, t, v, sort_by_length=False)
     np.testing.assert_allclose(unsorted.reshape(5, 5), scores.text_to_video, atol=1e-5)
 
 
 def test_rerank_with_k_n_is_the_cross_encoder(model, pairs_data):
     texts, videos = pairs_data
-    cross = CrossEncoder(model, batch_size=4).score(texts, videos)
-    rerank = Rerank(model, k=len(videos), batch_size=4).score(texts, videos)
+    cross = CrossEncoder(VideoBertScoring(model, None, batch_size=4)).score(texts, videos)
+    rerank = Rerank(VideoBertScoring(model, None, batch_size=4), k=len(videos)).score(texts, videos)
     np.testing.assert_array_equal(rerank.text_to_video, cross.text_to_video)
     np.testing.assert_array_equal(rerank.video_to_text, cross.video_to_text)
     assert rerank.pairs_scored == 25
@@ -142,9 +143,9 @@ def test_rerank_with_k_n_is_the_cross_encoder(model, pairs_data):
 def test_rerank_orders_the_shortlist_by_the_cross_encoder(model, pairs_data):
     texts, videos = pairs_data
     k = 2
-    first = TwoTower(model).similarity(texts, videos)
-    cross = CrossEncoder(model, batch_size=4).score(texts, videos).text_to_video
-    rerank = Rerank(model, k=k, batch_size=4).score(texts, videos)
+    first = TwoTower(VideoBertScoring(model, None)).similarity(texts, videos)
+    cross = CrossEncoder(VideoBertScoring(model, None, batch_size=4)).score(texts, videos).text_to_video
+    rerank = Rerank(VideoBertScoring(model, None, batch_size=4), k=k).score(texts, videos)
     assert rerank.pairs_scored <= 2 * k * 5
     for direction, final, shortlist_by, exact in ((0, rerank.text_to_video, first, cross),
                                                   (1, rerank.video_to_text, first.T, cross.T)):
@@ -166,11 +167,11 @@ def test_two_tower_is_the_cosine_of_single_modality_cls_states(model, pairs_data
         text = model.encode(torch.tensor([text_ids]))[0, 0]
         video_ids, types = build_sequence(vocab, None, vocab.visual_ids(videos[3]).tolist())
         video = model.encode(torch.tensor([video_ids]), token_type_ids=torch.tensor([types]))[0, 0]
-    similarity = TwoTower(model, batch_size=2).similarity(texts, videos)
+    similarity = TwoTower(VideoBertScoring(model, None, batch_size=2)).similarity(texts, videos)
     assert similarity.shape == (5, 5)
     assert similarity[1, 3] == pytest.approx(float(torch.cosine_similarity(text, video, dim=0)), abs=1e-5)
     assert np.abs(similarity).max() <= 1 + 1e-6
-    scores = TwoTower(model).score(texts, videos)
+    scores = TwoTower(VideoBertScoring(model, None)).score(texts, videos)
     np.testing.assert_array_equal(scores.video_to_text, scores.text_to_video.T)
     assert scores.pairs_scored == 0
 
@@ -210,7 +211,7 @@ def test_evaluate_reports_agree_with_the_scores(model, tokenizer):
     texts = tokenizer.encode_batch(["cut the onions", "sprinkle salt on the egg", "stir the flour and water",
                                     "pour the oil into the pan"])
     words = [segment_words(*table[s.video_id], s.start, s.end) for s in segments]
-    scores = CrossEncoder(model).score(texts, words).text_to_video
+    scores = CrossEncoder(VideoBertScoring(model, None)).score(texts, words).text_to_video
     relevant = np.array([[1, 0, 0, 1, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 1]], dtype=bool)
     expected = retrieval_metrics(scores, relevant)
     for key in ("R@1", "R@5", "MedR", "MeanR", "chance_R@1"):

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from videobert.cli import main
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.tasks.annotations import Segment
 from videobert.tasks.sources import save_video_words
 from videobert.tasks.zero_shot import ZeroShotClassifier

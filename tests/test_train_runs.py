@@ -20,11 +20,11 @@ import pytest
 import torch
 
 from videobert.corpus import CorpusConfig, PretrainingDataset, build_corpus
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.text import Cue
 from videobert.train import NonFiniteLossError, launch, load_train_config, pretrain, read_metrics
 from videobert.train.distributed import child_environment
-from videobert.train.setup import build_collator
+from videobert.models.videobert.family import FAMILY
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 6
@@ -97,7 +97,7 @@ def assert_same_outputs(model_dir: Path, expected_dir: Path, corpus: Path, atol:
     expected = VideoBertForPretraining.from_pretrained(expected_dir).eval()
     dataset = PretrainingDataset(corpus, "heldout", seed=1)
     examples = [example for example, _ in zip(dataset, range(6))]
-    batch = build_collator(load_train_config("tiny", ["data.max_length=64"]), model)(examples)
+    batch = FAMILY.collator(load_train_config("tiny", ["data.max_length=64"]), model)(examples)
     with torch.no_grad():
         hidden, expected_hidden = (m.encode(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]) for m in (model, expected))
         torch.testing.assert_close(hidden, expected_hidden, atol=atol, rtol=0)

@@ -21,7 +21,7 @@ import torch
 
 from gpu_common import device, matmul_peak_flops, peak_memory_bytes, piece_main, time_call
 from videobert.corpus.collator import MaskingCollator
-from videobert.model import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.vocab import TEXT_ONLY, VIDEO_ONLY, VIDEO_TEXT, UnifiedVocab
 
 

@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--size", choices=("full", "small"), default="full",
                       help="full: the real demo (~15 min on 2 cores); small: a quick smoke run (default: %(default)s)")
     demo.add_argument("--steps", type=int, help="pretraining steps (default: the size's own, 7000 full, 30 small)")
+    demo.add_argument("--family", default="videobert",
+                      help="model family to train and score: videobert, actbert or videoprism (default: %(default)s)")
     demo.set_defaults(func=run_demo)
 
 
@@ -30,7 +32,11 @@ def run_demo(args: argparse.Namespace) -> int:
     from videobert.demo.stages import StageFailed
     from videobert.utils.dirlock import lock_directory
 
-    config = demo_config(args.size, args.seed, args.s3d_weights)
+    from videobert.models import FAMILIES
+
+    if args.family not in FAMILIES:
+        raise SystemExit(f"videobert demo: unknown --family {args.family!r}; choose from {', '.join(FAMILIES)}")
+    config = demo_config(args.size, args.seed, args.s3d_weights, args.family)
     if args.steps is not None:
         config.steps = args.steps
     pipeline = DemoPipeline(args.out, config)

@@ -21,6 +21,7 @@ from videobert.demo.synthetic import SyntheticConfig
 @dataclass
 class DemoConfig:
     size: str = "full"
+    family: str = "videobert"           # the model family trained and scored (videobert.models.FAMILIES)
     seed: int = 0
     s3d_weights: str = ""               # torchvision S3D state dict; "" = random weights (seeded)
     data: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -64,13 +65,13 @@ class DemoConfig:
         return self.branching**self.levels
 
 
-def demo_config(size: str = "full", seed: int = 0, s3d_weights: str = "") -> DemoConfig:
-    """The preset called ``size`` ("full" or "small") with the given seed."""
+def demo_config(size: str = "full", seed: int = 0, s3d_weights: str = "", family: str = "videobert") -> DemoConfig:
+    """The preset called ``size`` ("full" or "small") with the given seed, for model family ``family``."""
     if size == "full":
-        return DemoConfig(size=size, seed=seed, s3d_weights=s3d_weights, data=SyntheticConfig(seed=seed))
+        return DemoConfig(size=size, family=family, seed=seed, s3d_weights=s3d_weights, data=SyntheticConfig(seed=seed))
     if size == "small":
         return DemoConfig(
-            size=size, seed=seed, s3d_weights=s3d_weights,
+            size=size, family=family, seed=seed, s3d_weights=s3d_weights,
             data=SyntheticConfig(n_train=10, n_heldout=4, segments_per_video=(2, 2), segment_seconds=(3.5, 4.5), seed=seed),
             frame_size=32, branching=4, hidden_size=64, intermediate_size=128,
             steps=30, batch_size=8, micro_batch_size=4, warmup_steps=5, caption_steps=10,

@@ -70,10 +70,11 @@ def plot_zero_shot(evaluation: dict[str, Any], path: str | os.PathLike) -> Path:
         "text prior only": [evaluation[s][f"prior_{k}"] for s in ("verb", "object") for k in ("top1", "top5")],
         "chance": [evaluation[s][f"chance_{k}"] for s in ("verb", "object") for k in ("top1", "top5")],
     }
+    series = {name: values for name, values in series.items() if None not in values}  # no prior for prompt embeddings
     x = np.arange(len(groups))
-    width = 0.27
+    width = 0.8 / len(series)
     for i, (name, values) in enumerate(series.items()):
-        bars = zero_shot.bar(x + (i - 1) * width, values, width, label=name)
+        bars = zero_shot.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name)
         zero_shot.bar_label(bars, fmt="%.2f", fontsize=7)
     zero_shot.set_xticks(x, groups)
     zero_shot.set_ylim(0, 1.05)

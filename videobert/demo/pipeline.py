@@ -27,13 +27,17 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from videobert.demo.config import DemoConfig
 from videobert.demo.stages import Stage, run_stages
 from videobert.utils.io import atomic_path, write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from videobert.train import TrainResult
+    from videobert.train.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,11 @@ OUTPUTS = ("data", "features", "visual_words", "corpus", "pretrain", "pipeline",
 
 class DemoPipeline:
     def __init__(self, out_dir: str | os.PathLike, config: DemoConfig):
+        from videobert.models import get_family
+
         self.out = Path(out_dir)
         self.config = config
+        self.hooks = get_family(config.family).demo_hooks()  # what the model family adds (family_hooks.py)
         self.data = self.out / "data"
         self.features = self.out / "features"
         self.words_dir = self.out / "visual_words"
@@ -51,7 +58,6 @@ class DemoPipeline:
         self.words_path = self.words_dir / "words.npz"
         self.corpus_dir = self.out / "corpus"
         self.run_dir = self.out / "pretrain"
-        self.model_dir = self.run_dir / "model"
         self.eval_dir = self.out / "eval"
         self.pictures = self.out / "pictures"
 
@@ -62,10 +68,11 @@ class DemoPipeline:
             Stage("extract", self.extract, f"decode at {c.fps} fps, S3D features of {c.clip_frames}-frame clips at {c.frame_size} px"),
             Stage("visual_words", self.visual_words, f"hierarchical k-means, {c.levels} levels x {c.branching} = {c.num_visual_words} words"),
             Stage("corpus", self.corpus, "transcripts -> sentences -> WordPiece; segments of visual words"),
-            Stage("pretrain", self.pretrain, f"{c.steps} steps on DeepSpeed ({c.num_ranks} CPU rank(s))"),
+            *self.hooks.extra_stages(self),
+            Stage("pretrain", self.pretrain, f"{c.family}: {c.steps} steps on DeepSpeed ({c.num_ranks} CPU rank(s))"),
             Stage("evaluate", self.evaluate, "zero-shot verb / object classification, alignment and retrieval on the held-out split"),
-            Stage("caption", self.caption, f"captioners (s3d, videobert, videobert+s3d features; {len(c.caption_seeds)} seed(s) "
-                                           "each) trained on the training videos' annotations, COCO metrics on the held-out ones"),
+            Stage("caption", self.caption, f"captioners (s3d, {c.family}, {c.family}+s3d features; {len(c.caption_seeds)} "
+                                           "seed(s) each) trained on the training videos' annotations, COCO metrics on the held-out ones"),
             Stage("pictures", self.pictures_stage, "loss curves, zero-shot bars, retrieval, visual-word galleries"),
         ]
 
@@ -137,38 +144,28 @@ class DemoPipeline:
         return WordPieceTokenizer(self.data / "vocab.txt")
 
     def pretrain(self) -> dict[str, Any]:
-        import torch
+        return self.hooks.pretrain(self)
 
-        from videobert.model import VideoBertConfig, VideoBertForPretraining
-        from videobert.model.config import LossWeights
+    def train(self, model: "ModelConfig", out: Path | None = None, family_data: dict[str, Any] | None = None,
+              **settings: Any) -> tuple["TrainResult", int]:
+        """Pretrain ``model`` (its ``family`` picks the model family) on the demo's corpus with the demo's
+        settings, on DeepSpeed with ``config.num_ranks`` CPU ranks; ``out`` (default ``pretrain/``),
+        ``family_data`` (``TrainConfig.data.family``) and ``settings`` (other ``TrainConfig`` fields,
+        e.g. ``steps``) vary it. Returns the result and the number of ranks; raises when no model was exported."""
         from videobert.train import TrainConfig, launch, pretrain
-        from videobert.train.config import DataConfig, ModelConfig, OptimizerConfig, ScheduleConfig
-        from videobert.utils.seed import seed_everything
-        from videobert.visual_words import HierarchicalKMeans
+        from videobert.train.config import DataConfig, OptimizerConfig, ScheduleConfig
 
         c = self.config
-        seed_everything(c.seed)
-        # The visual-word embeddings start from the words' S3D centroids (as in the paper); the
-        # initial model is saved and the run starts from it.
-        tokenizer = self.tokenizer()
-        model = VideoBertForPretraining(VideoBertConfig.tiny(
-            text_vocab_size=tokenizer.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
-            num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
-            max_position_embeddings=c.max_length, num_visual_words=c.num_visual_words,
-            visual_projection=c.visual_projection, loss_weights=LossWeights(alignment=c.alignment_loss_weight)))
-        kmeans = HierarchicalKMeans.load(self.kmeans_path)
-        model.init_visual_embeddings(torch.as_tensor(np.asarray(kmeans.leaf_centroids), dtype=torch.float32), seed=c.seed)
-        init_dir = self.run_dir / "initial_model"
-        model.save_pretrained(init_dir)
         num_ranks = c.num_ranks if (os.cpu_count() or 1) >= c.num_ranks else 1
+        steps = settings.pop("steps", c.steps)
         config = TrainConfig(
-            out=str(self.run_dir), seed=c.seed, steps=c.steps, batch_size=c.batch_size, micro_batch_size=c.micro_batch_size,
-            deepspeed="zero2", precision="auto", log_every=5, eval_every=0, save_every=c.steps, keep_checkpoints=1,
+            out=str(out or self.run_dir), seed=c.seed, steps=steps, batch_size=c.batch_size, micro_batch_size=c.micro_batch_size,
+            deepspeed="zero2", precision="auto", log_every=5, eval_every=0, save_every=steps, keep_checkpoints=1,
             progress=False, data=DataConfig(corpus=str(self.corpus_dir), eval_split="", max_length=c.max_length,
                             stream_weights=list(c.stream_weights), negative_rate=c.negative_rate, mask_prob=c.mask_prob,
-                            concat_prob=c.concat_prob, max_stride=c.max_stride),
-            model=ModelConfig(init_from=str(init_dir)), optimizer=OptimizerConfig(lr=c.lr),
-            schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"),
+                            concat_prob=c.concat_prob, max_stride=c.max_stride, family=dict(family_data or {})),
+            model=model, optimizer=OptimizerConfig(lr=c.lr),
+            schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"), **settings,
         )
         if num_ranks > 1:
             # one thread per rank: two ranks on two cores must not oversubscribe them
@@ -177,24 +174,14 @@ class DemoPipeline:
             result = pretrain(config)
         if not result.model_dir:
             raise RuntimeError(f"pretraining ended ({result.stopped} at step {result.step}) without exporting a model")
-        # the model reads the demo's text ids: its vocabulary goes with it (`videobert eval` finds it there)
-        write_text_atomic(Path(result.model_dir) / "vocab.txt", tokenizer.path.read_text(encoding="utf-8"))
-        self.write_bundle(Path(result.model_dir), kmeans)
-        return {"ranks": num_ranks, "steps": result.step, "final_loss": result.loss, "tokens_per_s": result.tokens_per_s,
-                "model_dir": str(Path(result.model_dir).resolve().relative_to(self.out.resolve()))}
+        return result, num_ranks
 
-    def write_bundle(self, model_dir: Path, kmeans) -> Path:
-        """The trained model as a ``VideoBertPipeline`` bundle in ``pipeline/``: one call from a
-        video file to its visual words, embeddings, alignment and zero-shot classes."""
-        from videobert.model import VideoBertForPretraining
-        from videobert.pipeline import S3DSource, VideoBertPipeline
-        from videobert.video import ClipSpec
+    def trained_model(self):
+        """The model the ``pretrain`` stage exported (any family) and its task hooks with every video's clips."""
+        from videobert.models import load_model
 
-        c = self.config
-        clip = ClipSpec(fps=c.fps, clip_frames=c.clip_frames, size=c.frame_size)
-        pipeline = VideoBertPipeline(VideoBertForPretraining.from_pretrained(model_dir), self.tokenizer(), kmeans, clip,
-                                     S3DSource.of(c.s3d_weights or None, c.seed), c.s3d_weights or None)
-        return pipeline.save_pretrained(self.out / "pipeline")
+        model = load_model(self.out / self._stage_result("pretrain")["model_dir"])
+        return model, *self.hooks.scoring(self, model)
 
     def evaluate(self) -> dict[str, Any]:
         """Zero-shot classification on the annotated held-out segments; alignment and retrieval on the
@@ -202,62 +189,66 @@ class DemoPipeline:
         learnt alignment from narration only and has never read an annotator's imperative caption
         ("spin the red square"), so the narration asks what it was taught; the command
         (``videobert eval retrieval``) takes the annotations unless given ``--transcripts``."""
-        from videobert.model import VideoBertForPretraining
         from videobert.tasks.alignment import alignment_accuracy, narrated
         from videobert.tasks.annotations import read_word_list, read_youcook_annotations
         from videobert.tasks.retrieval import evaluate_retrieval
         from videobert.tasks.zero_shot import ZeroShotClassifier
 
-        model = VideoBertForPretraining.from_pretrained(self.model_dir)
+        _, scoring, clips = self.trained_model()
         tokenizer = self.tokenizer()
         verbs, objects = read_word_list(self.data / "verbs.txt"), read_word_list(self.data / "objects.txt")
         segments = read_youcook_annotations(self.data / "heldout" / "annotations.json")
-        video_words = self.video_words()
-        zero_shot = ZeroShotClassifier(model, tokenizer, verbs, objects).evaluate(segments, video_words)
+        zero_shot = ZeroShotClassifier(scoring, tokenizer, verbs, objects).evaluate(segments, clips)
         write_json_atomic(self.eval_dir / "zero_shot.json", zero_shot.to_dict())
         narration = narrated(segments, self.data / "heldout" / "transcripts")
-        alignment = alignment_accuracy(model, tokenizer, narration, video_words, seed=self.config.seed)
+        alignment = alignment_accuracy(scoring, tokenizer, narration, clips, seed=self.config.seed)
         write_json_atomic(self.eval_dir / "alignment.json", alignment)
-        retrieval = {**evaluate_retrieval(model, tokenizer, narration, video_words), "text": "narration"}
+        retrieval = {**evaluate_retrieval(scoring, tokenizer, narration, clips), "text": "narration"}
         write_json_atomic(self.eval_dir / "retrieval.json", retrieval)
 
-        def summary(reports: dict, classes: int) -> dict[str, float]:
+        def summary(reports: dict, classes: int) -> dict[str, float | None]:
+            prior = reports.get("prior")  # none for prompt-embedding zero-shot
             return {"top1": reports["video"].top1, "top5": reports["video"].top5,
                     "chance_top1": 1 / classes, "chance_top5": min(5, classes) / classes,
-                    "prior_top1": reports["prior"].top1, "prior_top5": reports["prior"].top5,
+                    "prior_top1": prior.top1 if prior else None, "prior_top5": prior.top5 if prior else None,
                     "mean_class_top1": reports["video"].mean_class_top1}
 
         return {"verb": summary(zero_shot.verb, len(verbs)), "object": summary(zero_shot.object, len(objects)),
-                "segments": zero_shot.num_segments, "skipped": zero_shot.skipped, "alignment": alignment,
+                "method": zero_shot.method, "segments": zero_shot.num_segments, "skipped": zero_shot.skipped,
+                "alignment": alignment,
                 "retrieval": {key: retrieval[key] for key in ("mode", "k", "text", "text_to_video", "video_to_text",
                                                               "segments", "sentences", "duplicate_segments", "seconds")}}
 
     def caption(self) -> dict[str, Any]:
-        """The paper's captioning protocol (``videobert.tasks.captioning``): per feature variant and seed a
-        captioner trained on the training videos' annotations, scored on the held-out segments. The
-        first seed's videobert+s3d captioner then joins the bundle in ``pipeline/`` (``caption(path)``)."""
+        """The paper's captioning protocol (``videobert.tasks.captioning``): per feature variant (S3D, the
+        family's clip features, both) and seed a captioner trained on the training videos' annotations,
+        scored on the held-out segments."""
         from dataclasses import replace
 
-        from videobert.model import VideoBertForPretraining
-        from videobert.pipeline import VideoBertPipeline
         from videobert.tasks.annotations import read_youcook_annotations
-        from videobert.tasks.captioning import Captioner, CaptioningSettings, load_video_clips, run_captioning
+        from videobert.tasks.captioning import CaptioningSettings, load_video_clips, run_captioning
         from videobert.visual_words import HierarchicalKMeans
 
         c = self.config
         settings = CaptioningSettings(seeds=tuple(c.caption_seeds), beam_size=c.caption_beam_size)
         settings.train = replace(settings.train, steps=c.caption_steps)
+        _, scoring, table = self.trained_model()
         clips = load_video_clips([self.features / "train", self.features / "heldout"], HierarchicalKMeans.load(self.kmeans_path))
-        metrics = run_captioning(VideoBertForPretraining.from_pretrained(self.model_dir), self.tokenizer(), clips,
+        # the family reads a clip by its own id (VideoBERT: its visual word; others: a row of their store)
+        for video_id, video in clips.items():
+            if video_id in table and len(table[video_id][0]) != len(video.times):
+                raise ValueError(f"{video_id}: the family's clip table has {len(table[video_id][0])} clips, "
+                                 f"the S3D features {len(video.times)}")
+        clips = {video_id: video._replace(words=np.asarray(table[video_id][0], dtype=np.int64))
+                 for video_id, video in clips.items() if video_id in table}
+        metrics = run_captioning(scoring, self.tokenizer(), clips,
                                  read_youcook_annotations(self.data / "train" / "annotations.json"),
                                  read_youcook_annotations(self.data / "heldout" / "annotations.json"),
                                  self.eval_dir / "captioning", settings, videos_dirs=[self.data / "heldout" / "videos"])
-        bundle = VideoBertPipeline.from_pretrained(self.out / "pipeline")
-        bundle.set_captioner(Captioner.from_pretrained(self.eval_dir / "captioning" / "captioners" / "videobert+s3d"),
-                             "videobert+s3d")
-        bundle.save_pretrained(self.out / "pipeline")
-        return {key: metrics[key] for key in ("s3d", "videobert", "videobert+s3d", "most_common_caption", "segments",
-                                              "skipped", "training", "seconds", "settings")}
+        self.hooks.captioned(self)
+        variants = metrics["settings"]["variants"]
+        return {key: metrics[key] for key in (*variants, "most_common_caption", "segments", "skipped", "training",
+                                              "seconds", "settings")}
 
     def pictures_stage(self) -> dict[str, Any]:
         from videobert.demo.pictures import draw_galleries, plot_loss_curves, plot_zero_shot
@@ -293,7 +284,7 @@ class DemoPipeline:
         config_path = self.out / "demo_config.json"
 
         def clear() -> None:
-            for name in OUTPUTS:
+            for name in (*OUTPUTS, *self.hooks.outputs):
                 path = self.out / name
                 if path.is_dir():
                     shutil.rmtree(path)

@@ -12,12 +12,15 @@ def build_report(pipeline: "DemoPipeline", outcomes: dict[str, dict[str, Any]], 
     """Accuracies beside chance, what was made, and each stage's wall time (seconds; a stage
     resumed from an earlier run keeps the time it took then)."""
     evaluation = outcomes["evaluate"]["result"]
-    zero_shot = {slot: {k: round(float(v), 4) for k, v in evaluation[slot].items()} for slot in ("verb", "object")}
+    zero_shot = {slot: {k: None if v is None else round(float(v), 4) for k, v in evaluation[slot].items()}
+                 for slot in ("verb", "object")}
     alignment = evaluation["alignment"]
     return {
         "size": pipeline.config.size,
         "seed": pipeline.config.seed,
-        "zero_shot": {**zero_shot, "segments": evaluation["segments"], "skipped": evaluation["skipped"]},
+        "family": pipeline.config.family,
+        "zero_shot": {**zero_shot, "method": evaluation.get("method", "fill-in"), "segments": evaluation["segments"],
+                      "skipped": evaluation["skipped"]},
         "alignment": {"accuracy": round(alignment["accuracy"], 4), "chance": alignment["chance"], "pairs": alignment["pairs"],
                       "positive_accuracy": round(alignment["positive_accuracy"], 4),
                       "negative_accuracy": round(alignment["negative_accuracy"], 4)},
@@ -55,15 +58,17 @@ def _retrieval(result: dict[str, Any]) -> dict[str, Any]:
 def _captioning(result: dict[str, Any]) -> dict[str, Any]:
     """Per variant the seven COCO metrics (median over the captioner seeds) and each seed's values,
     the most-common-training-caption baseline, and the segment counts."""
-    from videobert.tasks.captioning import METRICS, VARIANTS
+    from videobert.tasks.captioning import METRICS
+
+    variants = result["settings"]["variants"]
 
     def rounded(scores: dict[str, Any]) -> dict[str, Any]:
         return {m: round(float(scores[m]), 4) for m in METRICS}
 
     out: dict[str, Any] = {v: {**rounded(result[v]), "per_seed": {m: [round(x, 4) for x in result[v]["per_seed"][m]]
-                                                                    for m in METRICS}} for v in VARIANTS}
+                                                                    for m in METRICS}} for v in variants}
     out["most_common_caption"] = {**rounded(result["most_common_caption"]), "caption": result["most_common_caption"]["caption"]}
-    out["seeds"] = result["s3d"]["seeds"]
+    out["seeds"] = result[variants[0]]["seeds"]
     out["segments"] = result["segments"]
     out["skipped"] = result["skipped"]
     return out
@@ -71,12 +76,14 @@ def _captioning(result: dict[str, Any]) -> dict[str, Any]:
 
 def format_report(report: dict[str, Any], out_dir: str) -> str:
     """A few lines for the terminal."""
-    lines = [f"videobert demo ({report['size']}, seed {report['seed']}): held-out results on "
+    family = report["family"]
+    lines = [f"videobert demo ({family}, {report['size']}, seed {report['seed']}): held-out results on "
              f"{report['zero_shot']['segments']} annotated segments"]
     for slot in ("verb", "object"):
         r = report["zero_shot"][slot]
-        lines.append(f"  zero-shot {slot:<6} top-1 {r['top1']:6.1%} (chance {r['chance_top1']:5.1%}, text prior {r['prior_top1']:5.1%})"
-                     f"   top-5 {r['top5']:6.1%} (chance {r['chance_top5']:5.1%})")
+        prior = f", text prior {r['prior_top1']:5.1%}" if r["prior_top1"] is not None else ""
+        lines.append(f"  zero-shot {slot:<6} top-1 {r['top1']:6.1%} (chance {r['chance_top1']:5.1%}{prior})"
+                     f"   top-5 {r['top5']:6.1%} (chance {r['chance_top5']:5.1%}); {report['zero_shot']['method']}")
     a = report["alignment"]
     lines.append(f"  alignment        accuracy {a['accuracy']:6.1%} (chance {a['chance']:.0%}) over {a['pairs']} text-video pairs")
     r, t2v = report["retrieval"], report["retrieval"]["text_to_video"]
@@ -84,10 +91,11 @@ def format_report(report: dict[str, Any], out_dir: str) -> str:
                  f"R@10 {t2v['R@10']:6.1%} MedR {t2v['MedR']:g}; {r['sentences']} {r['text']} sentences, "
                  f"{r['segments']} segments ({r['mode']})")
     c = report["captioning"]
-    lines.append(f"  captioning       CIDEr s3d {c['s3d']['CIDEr']:.3f}, videobert {c['videobert']['CIDEr']:.3f}, "
-                 f"videobert+s3d {c['videobert+s3d']['CIDEr']:.3f} (most common caption {c['most_common_caption']['CIDEr']:.3f}); "
-                 f"BLEU-4 {c['s3d']['BLEU-4']:.3f} / {c['videobert']['BLEU-4']:.3f} / {c['videobert+s3d']['BLEU-4']:.3f}; "
-                 f"median of {len(c['seeds'])} seed(s), {c['segments']['eval']} held-out segments")
+    variants = ("s3d", family, f"{family}+s3d")
+    lines.append(f"  captioning       CIDEr " + ", ".join(f"{v} {c[v]['CIDEr']:.3f}" for v in variants)
+                 + f" (most common caption {c['most_common_caption']['CIDEr']:.3f}); BLEU-4 "
+                 + " / ".join(f"{c[v]['BLEU-4']:.3f}" for v in variants)
+                 + f"; median of {len(c['seeds'])} seed(s), {c['segments']['eval']} held-out segments")
     times = ", ".join(f"{name} {seconds:.0f}s" for name, seconds in report["stage_seconds"].items())
     lines.append(f"  stage times: {times}; total {report['total_seconds']:.0f}s"
                  + (f" (resumed: {', '.join(report['resumed_stages'])})" if report["resumed_stages"] else ""))

@@ -176,7 +176,7 @@ class VideoBertPipeline:
                         device: str | torch.device = "cpu") -> "VideoBertPipeline":
         """Read a bundle written by ``save_pretrained`` (or ``videobert export --pipeline``), with its
         captioner when it has one."""
-        from videobert.model import VideoBertForPretraining
+        from videobert.models.videobert import VideoBertForPretraining
         from videobert.tasks.captioning import Captioner
         from videobert.text import WordPieceTokenizer
         from videobert.video.sampling import ClipSpec
@@ -235,25 +235,26 @@ class VideoBertPipeline:
         return self._clips[key]
 
     # ------------------------------------------------------------------ model outputs
-    def embed_video(self, path: str | os.PathLike) -> torch.Tensor:
-        """Unit-length ``[H]`` embedding of the video alone (mean hidden state over its visual words)."""
-        from videobert.tasks.retrieval.scorers import TwoTower
+    @property
+    def scoring(self):
+        """The model's task hooks (``videobert.models.videobert.scoring``)."""
+        from videobert.models.videobert.scoring import VideoBertScoring
 
-        return TwoTower(self.model).embed_videos([self.video_words(path)[0]])[0].cpu()
+        return VideoBertScoring(self.model, self.tokenizer)
+
+    def embed_video(self, path: str | os.PathLike) -> torch.Tensor:
+        """Unit-length ``[H]`` embedding of the video alone (its ``[CLS]`` state, as two-tower retrieval)."""
+        return self.scoring.embed_videos([self.video_words(path)[0]])[0].cpu()
 
     def embed_text(self, text: str) -> torch.Tensor:
-        """Unit-length ``[H]`` embedding of the text alone (mean hidden state over its WordPieces)."""
-        from videobert.tasks.retrieval.scorers import TwoTower
-
-        return TwoTower(self.model).embed_texts(self.tokenizer.encode_batch([text]))[0].cpu()
+        """Unit-length ``[H]`` embedding of the text alone (its ``[CLS]`` state, as two-tower retrieval)."""
+        return self.scoring.embed_texts(self.tokenizer.encode_batch([text]))[0].cpu()
 
     def alignment_score(self, path: str | os.PathLike, text: str) -> float:
         """Probability in [0, 1] that ``text`` goes with the video (the alignment head on
         ``[CLS] text [>] video [SEP]``)."""
-        from videobert.tasks.retrieval.scorers import CrossEncoder, PairTables
-
-        tables = PairTables.build(self.model, self.tokenizer.encode_batch([text]), [self.video_words(path)[0]])
-        logit = CrossEncoder(self.model).score_pairs(tables, np.zeros(1, np.int64), np.zeros(1, np.int64))[0]
+        zero = np.zeros(1, np.int64)
+        logit = self.scoring.pair_logits(self.tokenizer.encode_batch([text]), [self.video_words(path)[0]], zero, zero)[0]
         return float(torch.sigmoid(torch.tensor(logit)))
 
     def zero_shot(self, path: str | os.PathLike, verbs: Sequence[str], objects: Sequence[str], top_k: int = 5
@@ -282,10 +283,10 @@ class VideoBertPipeline:
         """A caption per segment of ``segment_clips`` consecutive clips (the last one may be shorter;
         ``None``: the whole video is one segment), in time order. Each segment is captioned as
         ``videobert eval caption`` captions an annotated segment: its clips evenly subsampled to
-        ``TemplateEncoder.max_clips`` for the VideoBERT variants, ``variant_inputs`` of its S3D features
+        the template's ``max_clips`` for the VideoBERT variants, ``variant_inputs`` of its S3D features
         and template outputs, beam search of width ``beam_size`` (1: greedy) ranked by
         log-probability / length ** ``length_penalty``."""
-        from videobert.tasks.captioning.features import TemplateEncoder, variant_inputs
+        from videobert.tasks.captioning.features import variant_inputs
         from videobert.tasks.inputs import subsample_evenly
 
         if self.captioner is None:
@@ -293,13 +294,13 @@ class VideoBertPipeline:
         if segment_clips is not None and segment_clips < 1:
             raise ValueError(f"segment_clips must be at least 1 (or None for the whole video), got {segment_clips}")
         clips = self.video_clips(path)
-        encoder = TemplateEncoder(self.model, self.tokenizer) if self.captioner_variant != "s3d" else None
-        max_clips = encoder.max_clips if encoder else sys.maxsize
+        encoder = self.scoring if self.captioner_variant != "s3d" else None
+        max_clips = encoder.max_feature_clips if encoder else sys.maxsize
         n = len(clips.words)
         step = segment_clips or n
         spans = [np.arange(start, min(start + step, n)) for start in range(0, n, step)]
         rows = [subsample_evenly(span, max_clips) for span in spans]
-        videobert = encoder.encode([clips.words[r] for r in rows]) if encoder else None
+        videobert = encoder.clip_features([clips.words[r] for r in rows]) if encoder else None
         inputs = variant_inputs(self.captioner_variant, [clips.features[r] for r in rows], videobert)
         captions = self.captioner.generate(inputs, beam_size, length_penalty=length_penalty)
         return [TimedCaption(float(clips.times[span[0], 0]), float(clips.times[span[-1], 1]), caption)

@@ -44,7 +44,7 @@ def export_pipeline(run_dir: str | os.PathLike, out: str | os.PathLike, s3d_weig
     digest and recorded as the bundle's path); not needed for random weights. ``captioner``: a
     captioner directory (see :func:`load_captioner`) trained on this run's features, for ``caption``."""
     from videobert.corpus.store import read_corpus_info
-    from videobert.model import VideoBertForPretraining
+    from videobert.models.videobert import VideoBertForPretraining
     from videobert.text import WordPieceTokenizer
     from videobert.train.checkpoint import export_checkpoint
     from videobert.utils.config import read_mapping

@@ -1,10 +1,11 @@
 """Alignment accuracy: does the model's ``[CLS]`` head tell a segment's own sentence from another
 segment's? (``videobert eval alignment``; the demo reports it on its held-out videos.)
 
-For every annotated segment with clips the model reads ``[CLS] sentence [>] visual words [SEP]``
-twice: once with the segment's own sentence (label 1) and once with the sentence of another
-segment chosen at random among those with a different (verb, object) pair (label 0). Accuracy is
-over both, so chance is exactly 50%.
+For every annotated segment with clips the model scores the pair (its sentence, its video) twice
+through its family's matching logit (``TaskScoring.pair_logits``; VideoBERT reads ``[CLS] sentence
+[>] visual words [SEP]``): once with the segment's own sentence (label 1) and once with the
+sentence of another segment chosen at random among those with a different (verb, object) pair
+(label 0); a logit above 0 says "aligned". Accuracy is over both, so chance is exactly 50%.
 
 Which sentences: the annotators' by default; :func:`narrated` swaps in what the video's narration
 says during each segment. The demo uses the narration, the kind of text the alignment objective is
@@ -19,19 +20,18 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from videobert.tasks.annotations import Segment
-from videobert.tasks.retrieval.scorers import CrossEncoder, PairTables
+from videobert.tasks.scoring import task_scoring
 from videobert.tasks.sources import VideoWords, segments_with_words
 from videobert.text import read_transcript, split_sentences
 
 
-@torch.inference_mode()
-def alignment_accuracy(model: torch.nn.Module, tokenizer, segments: Sequence[Segment], video_words: VideoWords,
+def alignment_accuracy(model, tokenizer, segments: Sequence[Segment], video_words: VideoWords,
                        seed: int = 0, batch_size: int = 64) -> dict[str, float]:
     """``{"accuracy", "positive_accuracy", "negative_accuracy", "pairs", "chance"}`` over the
-    segments that hold at least one clip. ``tokenizer.encode_batch(texts)`` gives WordPiece ids."""
+    segments that hold at least one clip. ``model``: a trained model or its family's task hooks
+    (``videobert.tasks.scoring``); ``tokenizer.encode_batch(texts)`` gives WordPiece ids."""
     usable = list(segments_with_words(segments, video_words))
     if len(usable) < 2:
         raise ValueError(f"alignment: need at least 2 segments with clips, got {len(usable)} of {len(segments)}")
@@ -44,9 +44,9 @@ def alignment_accuracy(model: torch.nn.Module, tokenizer, segments: Sequence[Seg
     n = len(usable)
     texts = np.stack([np.arange(n), negatives], axis=1).reshape(-1)  # own, other, own, other, ...
     videos = np.repeat(np.arange(n), 2)
-    tables = PairTables.build(model, tokenizer.encode_batch([seg.sentence for seg, _ in usable]),
-                              [words for _, words in usable])
-    logits = CrossEncoder(model, batch_size).score_pairs(tables, texts, videos)
+    scoring = task_scoring(model, tokenizer, batch_size=batch_size)
+    logits = scoring.pair_logits(tokenizer.encode_batch([seg.sentence for seg, _ in usable]),
+                                 [words for _, words in usable], texts, videos)
     labels = np.tile([1, 0], n)
     correct = (logits > 0).astype(np.int64) == labels
     return {"accuracy": float(correct.mean()), "positive_accuracy": float(correct[labels == 1].mean()),

@@ -138,12 +138,20 @@ def _segments(args: argparse.Namespace):
 def _load_model(args: argparse.Namespace):
     import torch
 
-    from videobert.model import VideoBertForPretraining
+    from videobert.models import family_of_directory
     from videobert.utils.seed import seed_everything
 
+    family = family_of_directory(args.model)
+    if family.name != "videobert":
+        # these commands read videos as visual words (--video-words / --features + --kmeans); the other
+        # families read their own stores, through their task hooks (videobert.tasks.scoring)
+        raise SystemExit(f"{args.model} is a {family.name} model: `videobert eval` reads videos as visual words and "
+                         f"scores VideoBERT models; score a {family.name} model with `videobert demo --family "
+                         f"{family.name}` or in Python with its family's scoring hooks (videobert.models.get_family"
+                         f"({family.name!r}).scoring)")
     seed_everything(args.seed)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    return VideoBertForPretraining.from_pretrained(args.model).to(device).eval()
+    return family.from_pretrained(args.model).to(device).eval()
 
 
 def _load_tokenizer(args: argparse.Namespace, model):

@@ -15,6 +15,13 @@ Words of several WordPieces ("sprinkle" -> "sp", "##rin", "##kle"), two scorings
   other slot keeps a single mask.
 - ``"first"``: one mask per slot; a candidate scores the log-probability of its first piece
   (candidates sharing a first piece tie; ties go to the earlier vocabulary entry).
+
+Any model family: the prompt is read through the family's task hooks (``videobert.tasks.scoring``).
+A family without a masked-word head (``can_fill_masks`` false, e.g. VideoPrism) is scored by
+prompt embeddings instead (``method = "prompt-embedding"``): every filled prompt "now let me show
+you how to <verb> the <object>" is embedded as text, each segment's video as video; a verb scores
+its best prompt's cosine over the objects, an object its best over the verbs. That method has no
+language prior (no text-only reading of a masked slot), so the report holds only ``"video"``.
 """
 
 from __future__ import annotations
@@ -27,10 +34,9 @@ import numpy as np
 import torch
 
 from videobert.tasks.annotations import Segment, segment_labels
-from videobert.tasks.inputs import build_sequence, max_length, model_device, pack, subsample_evenly
 from videobert.tasks.metrics import ClassificationReport, classification_report, rank_of_labels, top_k
+from videobert.tasks.scoring import task_scoring
 from videobert.tasks.sources import VideoWords, segment_words
-from videobert.vocab import UnifiedVocab
 
 log = logging.getLogger(__name__)
 
@@ -67,33 +73,36 @@ class SlotVocabulary:
 
 @dataclass
 class ZeroShotResult:
-    """Verb and object reports with video (``"video"``) and without (``"prior"``)."""
+    """Verb and object reports with video (``"video"``) and without (``"prior"``, fill-in method only)."""
 
     verb: dict[str, ClassificationReport]
     object: dict[str, ClassificationReport]
     num_segments: int
     skipped: dict[str, int]
+    method: str = "fill-in"  # or "prompt-embedding" (module docstring)
     predictions: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"verb": {k: v.to_dict() for k, v in self.verb.items()},
-                "object": {k: v.to_dict() for k, v in self.object.items()},
+                "object": {k: v.to_dict() for k, v in self.object.items()}, "method": self.method,
                 "num_segments": self.num_segments, "skipped": self.skipped, "predictions": self.predictions}
 
 
 class ZeroShotClassifier:
-    """Ranks verbs and objects for segments with a pretrained ``VideoBertForPretraining``.
+    """Ranks verbs and objects for segments with a pretrained model of any family.
 
-    ``tokenizer`` needs ``encode_batch(texts) -> list[list[int]]`` (WordPiece ids, no specials).
+    ``model``: the model, or its family's task hooks (``videobert.tasks.scoring``; families that
+    read videos from a store need them). ``tokenizer`` needs ``encode_batch(texts) ->
+    list[list[int]]`` (WordPiece ids, no specials).
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, verbs: Sequence[str], objects: Sequence[str],
+    def __init__(self, model, tokenizer, verbs: Sequence[str], objects: Sequence[str],
                  scoring: str = "mean", batch_size: int = 32):
         if scoring not in ("mean", "first"):
             raise ValueError(f"scoring must be 'mean' or 'first', got {scoring!r}")
-        self.model = model.eval()
-        self.vocab = UnifiedVocab(text_vocab_size=model.config.text_vocab_size,
-                                  num_visual_words=model.config.num_visual_words)
+        self.hooks = task_scoring(model, tokenizer)
+        self.method = "fill-in" if self.hooks.can_fill_masks else "prompt-embedding"
+        self.tokenizer = tokenizer
         self.verbs = SlotVocabulary(verbs, tokenizer)
         self.objects = SlotVocabulary(objects, tokenizer)
         self.scoring = scoring
@@ -101,10 +110,10 @@ class ZeroShotClassifier:
         self.prefix, self.middle = tokenizer.encode_batch([PROMPT_PREFIX, PROMPT_MIDDLE])
 
     def _prompt(self, verb_masks: int, object_masks: int) -> tuple[list[int], int, int]:
-        """Prompt ids and where its verb and object slots start (offsets in the full input, after [CLS])."""
-        m = self.vocab.mask_id
+        """Prompt ids and where its verb and object slots start (offsets in the prompt)."""
+        m = self.hooks.mask_id
         ids = self.prefix + [m] * verb_masks + self.middle + [m] * object_masks
-        verb_at = 1 + len(self.prefix)
+        verb_at = len(self.prefix)
         return ids, verb_at, verb_at + verb_masks + len(self.middle)
 
     def _variants(self) -> list[tuple[str, int, int, int]]:
@@ -113,10 +122,12 @@ class ZeroShotClassifier:
             return [("both", 1, 1, 1)]
         return [("verb", n, n, 1) for n in self.verbs.lengths] + [("object", n, 1, n) for n in self.objects.lengths]
 
-    @torch.inference_mode()
     def score(self, videos: Sequence[np.ndarray | None]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Verb scores ``[S, n_verbs]`` and object scores ``[S, n_objects]`` (mean log-probabilities)
-        for segments given by their visual words (``None``: no video, the language prior)."""
+        """Verb scores ``[S, n_verbs]`` and object scores ``[S, n_objects]`` for segments given by
+        their clips (``None``: no video, the language prior; fill-in method only): mean
+        log-probabilities (fill-in) or cosines (prompt embedding)."""
+        if self.method == "prompt-embedding":
+            return self._score_by_embedding(videos)
         verb_out, object_out = [], []
         for b in range(0, len(videos), self.batch_size):
             chunk = videos[b : b + self.batch_size]
@@ -124,23 +135,23 @@ class ZeroShotClassifier:
             object_lp: dict[int, torch.Tensor] = {}
             for slot, n, verb_masks, object_masks in self._variants():
                 text, verb_at, object_at = self._prompt(verb_masks, object_masks)
-                room = max_length(self.model) - len(text) - 3  # [CLS] [>] [SEP]
-                sequences = [build_sequence(self.vocab, text, None if v is None else
-                                            self.vocab.visual_ids(subsample_evenly(v, room)).tolist()) for v in chunk]
-                batch = pack(sequences, self.vocab.pad_id, model_device(self.model))
-                hidden = self.model.encode(**batch)
+                verb_slot, object_slot = self.hooks.fill_masks(text, [(verb_at, verb_masks), (object_at, object_masks)], chunk)
                 if slot in ("verb", "both"):
-                    verb_lp[n] = self._slot_log_probs(hidden, verb_at, verb_masks)
+                    verb_lp[n] = verb_slot
                 if slot in ("object", "both"):
-                    object_lp[n] = self._slot_log_probs(hidden, object_at, object_masks)
+                    object_lp[n] = object_slot
             verb_out.append(self.verbs.scores(verb_lp, self.scoring))
             object_out.append(self.objects.scores(object_lp, self.scoring))
         return torch.cat(verb_out), torch.cat(object_out)
 
-    def _slot_log_probs(self, hidden: torch.Tensor, at: int, count: int) -> torch.Tensor:
-        """Log-probabilities ``[B, count, text_vocab]`` over text at a slot's masks."""
-        logits = self.model.text_logits(hidden[:, at : at + count])
-        return torch.log_softmax(logits.float(), dim=-1).cpu()
+    def _score_by_embedding(self, videos: Sequence[np.ndarray | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        if any(v is None for v in videos):
+            raise ValueError("prompt-embedding zero-shot has no language prior: every segment needs its video")
+        prompts = [f"{PROMPT_PREFIX} {verb} {PROMPT_MIDDLE} {obj}" for verb in self.verbs.names for obj in self.objects.names]
+        text = self.hooks.embed_texts(self.tokenizer.encode_batch(prompts)).float()
+        video = self.hooks.embed_videos(list(videos)).float()
+        cosine = (video @ text.T).cpu().view(len(videos), len(self.verbs.names), len(self.objects.names))
+        return cosine.amax(dim=2), cosine.amax(dim=1)
 
     def evaluate(self, segments: Sequence[Segment], video_words: VideoWords, keep_predictions: int = 5
                  ) -> ZeroShotResult:
@@ -171,16 +182,17 @@ class ZeroShotClassifier:
         if not kept:
             raise ValueError(f"zero-shot: no segment could be evaluated (skipped: {skipped})")
         verb_scores, object_scores = self.score([words for _, words, _, _ in kept])
-        prior_verb, prior_object = self.score([None])
+        prior_verb, prior_object = self.score([None]) if self.method == "fill-in" else (None, None)
         verb_labels = np.array([v for _, _, v, _ in kept], dtype=np.int64)
         object_labels = np.array([o for _, _, _, o in kept], dtype=np.int64)
 
-        def reports(scores: torch.Tensor, prior: torch.Tensor, labels: np.ndarray, names: list[str]):
+        def reports(scores: torch.Tensor, prior: torch.Tensor | None, labels: np.ndarray, names: list[str]):
             has = labels >= 0
-            video_ranks = rank_of_labels(scores.numpy()[has], labels[has])
-            prior_ranks = rank_of_labels(np.repeat(prior.numpy(), has.sum(), axis=0), labels[has])
-            return {"video": classification_report(video_ranks, labels[has], names),
-                    "prior": classification_report(prior_ranks, labels[has], names)}
+            out = {"video": classification_report(rank_of_labels(scores.numpy()[has], labels[has]), labels[has], names)}
+            if prior is not None:
+                prior_ranks = rank_of_labels(np.repeat(prior.numpy(), has.sum(), axis=0), labels[has])
+                out["prior"] = classification_report(prior_ranks, labels[has], names)
+            return out
 
         predictions = []
         if keep_predictions:
@@ -195,4 +207,4 @@ class ZeroShotClassifier:
                                     "object_top": [self.objects.names[j] for j in object_top[i]]})
         return ZeroShotResult(verb=reports(verb_scores, prior_verb, verb_labels, self.verbs.names),
                               object=reports(object_scores, prior_object, object_labels, self.objects.names),
-                              num_segments=len(kept), skipped=skipped, predictions=predictions)
+                              num_segments=len(kept), skipped=skipped, method=self.method, predictions=predictions)

@@ -105,14 +105,17 @@ def consolidated_state_dict(checkpoint_dir: str | Path, tag: str | None = None) 
 
 
 def export_checkpoint(checkpoint_dir: str | Path, out_dir: str | Path, tag: str | None = None) -> Path:
-    """Write checkpoint ``tag`` (default: the newest) as a ``from_pretrained`` directory."""
-    from videobert.model import VideoBertConfig, VideoBertForPretraining
+    """Write checkpoint ``tag`` (default: the newest) as a ``from_pretrained`` directory of the
+    model's family (``model_type`` in ``model_config.json``)."""
+    from videobert.models import get_family
 
     checkpoint_dir = Path(checkpoint_dir)
     config_path = checkpoint_dir / MODEL_CONFIG_FILE
     if not config_path.exists():
         raise FileNotFoundError(f"{config_path}: missing; is {checkpoint_dir} a `videobert pretrain` checkpoint folder?")
-    model = VideoBertForPretraining(VideoBertConfig.from_dict(json.loads(config_path.read_text())))
+    data = json.loads(config_path.read_text())
+    family = get_family(data.get("model_type", "videobert"))
+    model = family.model_from_config(family.config_from_dict(data))
     state = consolidated_state_dict(checkpoint_dir, tag)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # Tied weights are stored once; anything else missing means the checkpoint is not this model's.

@@ -33,16 +33,20 @@ class DataConfig:
     concat_prob: float = 0.5         # chance that a sentence is joined with the next ones of its video
     max_concat: int = 3              # at most this many sentences joined
     max_stride: int = 5              # visual words sub-sampled with a random stride of 1 .. max_stride
+    # the model family's own data settings (e.g. ActBERT's feature and region stores); see its family.py
+    family: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class ModelConfig:
-    preset: str = "tiny"             # VideoBertConfig.tiny() / .base() / .large()
+    family: str = "videobert"        # the model family (videobert.models.FAMILIES): its model, data and objectives
+    preset: str = "tiny"             # the family config's preset: VideoBertConfig.tiny() / .base() / .large()
     init_from: str = ""              # "" (random), a from_pretrained directory, or "bert:DIR" (from_bert)
-    # VideoBertConfig fields, e.g. {loss_weights: ...}; text_vocab_size / num_visual_words default to the corpus's
+    # fields of the family's config, e.g. VideoBertConfig's {loss_weights: ...}; VideoBERT's text_vocab_size /
+    # num_visual_words default to the corpus's
     overrides: dict[str, Any] = field(default_factory=dict)
     # where the visual-word embeddings start: "corpus" (the leaf centroids of the tree corpus.json records;
-    # new and BERT-initialised models only), "none" (random), or a tree file (videobert.train.from_corpus)
+    # new and BERT-initialised models only), "none" (random), or a tree file (videobert.models.videobert.from_corpus)
     init_visual_from: str = "corpus"
 
 

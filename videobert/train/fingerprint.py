@@ -2,7 +2,7 @@
 from checkpoints made with the same data, model and optimisation.
 
 What counts: the corpus (its own fingerprint and split sizes), the resolved model config, the
-digests of the initial weights and of the tree the visual words start from, seed, steps, batch
+digests of the initial weights and of the family's other initial file (VideoBERT: the tree the visual words start from), seed, steps, batch
 sizes, DeepSpeed config, precision, data, optimizer and schedule settings. What does not: where
 outputs go and how often (logging, evaluation, checkpoint intervals), ``stop_at_step``, progress.
 """
@@ -34,8 +34,9 @@ def _weights_digest(init_from: str) -> str | None:
     return None
 
 
-def run_fingerprint(config: TrainConfig, model: ModelConfig, tree: Path | None) -> dict[str, Any]:
-    """The fingerprint of ``config`` with its model resolved (``from_corpus``) to ``model`` and ``tree``."""
+def run_fingerprint(config: TrainConfig, model: ModelConfig, init_file: Path | None) -> dict[str, Any]:
+    """The fingerprint of ``config`` with its model resolved by its family (``Family.prepare``) to
+    ``model`` and ``init_file`` (VideoBERT: the visual-word tree)."""
     from videobert.corpus.store import read_corpus_info
 
     settings = to_dict(config)
@@ -48,7 +49,7 @@ def run_fingerprint(config: TrainConfig, model: ModelConfig, tree: Path | None) 
     info = read_corpus_info(corpus)
     settings["corpus"] = {"fingerprint": digest_of(read_fingerprint(corpus / FINGERPRINT_FILE)), "splits": info["splits"]}
     settings["initial_weights"] = _weights_digest(model.init_from)
-    settings["visual_words_tree"] = file_digest(tree) if tree is not None else None
+    settings["initial_file"] = file_digest(init_file) if init_file is not None else None
     return {"stage": "pretrain", **settings}
 
 

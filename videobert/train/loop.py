@@ -30,8 +30,6 @@ from videobert.train.distributed import any_rank, barrier, init_distributed
 from videobert.train.metrics import MetricSums, TrainLogger
 from videobert.train.optim import build_optimizer, deepspeed_optimizer_section, parameter_groups, scheduler_factory
 from videobert.train.fingerprint import check_run_directory, claim_run_directory, run_fingerprint
-from videobert.train.from_corpus import evaluation_split, resolve_model_config, visual_words_tree
-from videobert.train.setup import build_collator, build_run_model, dataset_factory, model_config_dict
 from videobert.utils.config import to_dict
 from videobert.utils.io import write_json_atomic, write_text_atomic
 from videobert.utils.seed import seed_everything
@@ -77,6 +75,25 @@ class _SigtermFlag:
             signal.signal(signal.SIGTERM, self._previous)
 
 
+def evaluation_split(config: TrainConfig, family: Any) -> str:
+    """The held-out split to evaluate on, or ``""`` (with a warning) when it cannot fill one
+    evaluation batch per data slot: an empty or too small held-out split means a run without
+    held-out evaluation, not a crash at the first evaluation."""
+    split = config.data.eval_split
+    if not split or not config.eval_every or not config.data.corpus:
+        return ""
+    try:
+        examples = len(family.dataset_factory(config, split)(0, 1))
+    except ValueError as exc:
+        log.warning("held-out split %r cannot be evaluated (%s): training without held-out evaluation", split, exc)
+        return ""
+    if examples < config.data_slots:
+        log.warning("held-out split %r has %d examples, fewer than the %d data slots of a batch: training without "
+                    "held-out evaluation", split, examples, config.data_slots)
+        return ""
+    return split
+
+
 def micro_batch_seed(seed: int, step: int, slot: int) -> int:
     """Dropout's seed for one micro-batch: a function of the data slot, not of the rank."""
     return int(np.random.SeedSequence([seed, step, slot]).generate_state(1, dtype=np.uint64)[0] >> 1)
@@ -85,12 +102,16 @@ def micro_batch_seed(seed: int, step: int, slot: int) -> int:
 def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> TrainResult:
     """Train (or resume) the run described by ``config``; see the package docstring.
 
-    ``model`` replaces the one ``config.model`` describes (it must follow the VideoBERT model API).
+    The model family (``config.model.family``, ``videobert.models``) builds the model, the datasets
+    and the collator; ``model`` replaces the one ``config.model`` describes (a model of that family).
     Every rank calls this; all return the same result.
     """
-    # Sizes, tree and run directory are checked against the corpus before DeepSpeed starts.
-    model_config, tree = (config.model, None) if model is not None else (resolve_model_config(config), visual_words_tree(config))
-    fingerprint = run_fingerprint(config, model_config, tree) if config.data.corpus else None
+    from videobert.models import get_family
+
+    family = get_family(config.model.family)
+    # Sizes, initial files and run directory are checked against the data before DeepSpeed starts.
+    model_config, init_file = (config.model, None) if model is not None else family.prepare(config)
+    fingerprint = run_fingerprint(config, model_config, init_file) if config.data.corpus else None
     if fingerprint is not None:
         check_run_directory(config, fingerprint)
     import deepspeed
@@ -104,7 +125,7 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
     seed_everything(config.seed)  # identical initial weights on every rank
     out = Path(config.out)
     checkpoint_dir = out / "checkpoints"
-    model = model if model is not None else build_run_model(model_config, tree, config.seed)
+    model = model if model is not None else family.build_model(model_config, init_file, config.seed)
     on_gpu = get_accelerator().device_name() == "cuda"
     ds_config = deepspeed_config(config, world_size, on_gpu)
     accumulation = ds_config["gradient_accumulation_steps"]
@@ -121,9 +142,9 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
 
         write_text_atomic(out / "train_config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
         write_json_atomic(out / "deepspeed_config.json", ds_config)
-        checkpoint.write_model_config(checkpoint_dir, model_config_dict(model))
+        checkpoint.write_model_config(checkpoint_dir, model.config.to_dict())
 
-    make_dataset = dataset_factory(config, config.data.split)
+    make_dataset = family.dataset_factory(config, config.data.split)
     data = RankData(make_dataset, rank, world_size, accumulation, config.micro_batch_size)
     start_step = 0
     if config.resume:
@@ -133,9 +154,9 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
             data.load_state_dict(state["data"])
             if rank == 0:
                 log.info("resumed from %s at step %d", checkpoint_dir, start_step)
-    collator = build_collator(config, model)
+    collator = family.collator(config, model)
     logger = TrainLogger(out, config.steps, start_step, config.progress, config.tensorboard) if rank == 0 else None
-    trainer = _Trainer(config, engine, data, collator, logger, world_size)
+    trainer = _Trainer(config, family, engine, data, collator, logger, world_size)
     last_step = min(config.steps, config.stop_at_step or config.steps)
     try:
         with _SigtermFlag() as sigterm:
@@ -165,14 +186,15 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
 class _Trainer:
     """The step loop of ``pretrain`` with its state: what one rank does each step."""
 
-    def __init__(self, config: TrainConfig, engine: Any, data: RankData, collator: Any, logger: TrainLogger | None, world_size: int):
+    def __init__(self, config: TrainConfig, family: Any, engine: Any, data: RankData, collator: Any, logger: TrainLogger | None,
+                 world_size: int):
         self.config, self.engine, self.data, self.collator, self.logger = config, engine, data, collator, logger
         self.world_size = world_size
         self.accumulation = engine.gradient_accumulation_steps()
         self.skipped = 0
         self._tokens, self._seconds = 0.0, 0.0
-        split = evaluation_split(config)  # "" (after a warning) when the held-out split is empty
-        self._eval_factory = dataset_factory(config, split) if split else None
+        split = evaluation_split(config, family)  # "" (after a warning) when the held-out split is empty
+        self._eval_factory = family.dataset_factory(config, split) if split else None
 
     def mean_tokens_per_s(self) -> float:
         return self._tokens / self._seconds if self._seconds else 0.0

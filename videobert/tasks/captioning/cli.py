@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from videobert.tasks.captioning.features import VARIANTS
 
 
 def register_caption(tasks: argparse._SubParsersAction) -> None:
@@ -21,7 +20,8 @@ def register_caption(tasks: argparse._SubParsersAction) -> None:
     caption.add_argument("--annotations", required=True, help="YouCook II-format annotation JSON")
     caption.add_argument("--train-subset", default="training", help="subset the captioner trains on (default: %(default)s)")
     caption.add_argument("--eval-subset", default="validation", help="subset it is scored on (default: %(default)s)")
-    caption.add_argument("--variant", choices=(*VARIANTS, "all"), default="all")
+    caption.add_argument("--variant", default="all",
+                         help="s3d, the model family's name (e.g. videobert), FAMILY+s3d, or all (default: %(default)s)")
     caption.add_argument("--seeds", default="0", help="comma-separated captioner seeds; metrics are their median")
     caption.add_argument("--steps", type=int, default=40_000, help="training steps (paper: 40,000)")
     caption.add_argument("--caption-batch-size", type=int, default=128, help="captioner batch (paper: 128)")
@@ -46,7 +46,7 @@ def run_caption(args: argparse.Namespace) -> int:
     train, heldout = split_annotations(args.annotations, args.train_subset, args.eval_subset)
     model = _load_model(args)
     clips = load_video_clips(args.features, load_kmeans(args.kmeans), {s.video_id for s in train + heldout})
-    settings = CaptioningSettings(variants=VARIANTS if args.variant == "all" else (args.variant,),
+    settings = CaptioningSettings(variants=() if args.variant == "all" else (args.variant,),
                                   seeds=tuple(int(s) for s in args.seeds.split(",")), beam_size=args.beam_size,
                                   device=str(next(model.parameters()).device))
     settings.train = replace(settings.train, steps=args.steps, batch_size=args.caption_batch_size, lr=args.lr)
@@ -54,7 +54,7 @@ def run_caption(args: argparse.Namespace) -> int:
                              args.videos_dir)
     print(f"{metrics['segments']['train']} training and {metrics['segments']['eval']} evaluation segments "
           f"(skipped: {metrics['skipped']}); median over seeds {list(settings.seeds)}:")
-    for name in (*settings.variants, BASELINE):
+    for name in (*metrics["settings"]["variants"], BASELINE):
         print(f"  {name:<20} " + "  ".join(f"{m} {metrics[name][m]:.4f}" for m in METRICS))
     print(f"outputs in {Path(args.out)}: captions.json, metrics.json, captions.png, captioners/")
     return 0

@@ -1,27 +1,15 @@
-"""Segment features for captioning, the rows of the paper's captioning table.
+"""The captioner's inputs, the rows of the paper's captioning table.
 
-What the paper did (Sun et al. 2019, section 4.5, "Transfer learning for captioning"): to use
-VideoBERT as a feature extractor given only video, it appends the segment's video tokens to the
-fill-in-the-blank template
+Each variant is a sequence of per-clip vectors (Zhou et al.'s encoder reads a sequence of
+per-frame features; its attention does the pooling the paper's averaging does by hand):
 
-    now let's [MASK] the [MASK] to the [MASK], and then [MASK] the [MASK].
+    variant            per clip                                       width
+    s3d                S3D feature                                    1024
+    <family>           the model's clip features in context           TaskScoring.clip_feature_dim
+    <family>+s3d       [the model's clip features ; S3D feature]      clip_feature_dim + 1024
 
-extracts "the features for the video tokens and the masked out text tokens", takes their average
-and concatenates the two; those features replace the inputs of Zhou et al. 2018's transformer
-encoder-decoder captioner. "VideoBERT + S3D" also concatenates average-pooled S3D features; the
-"S3D" baseline uses the S3D features alone.
-
-What is followed here: the model reads ``[CLS] template [>] video [SEP]`` (``tasks.inputs``;
-template words outside the model's vocabulary become ``[UNK]``, e.g. "'", "and", "then" and ","
-for the demo's cut-down vocabulary) and the output at each video token is concatenated with the
-mean of the five ``[MASK]`` outputs. The captioner's input stays a *sequence*, one vector per
-clip, as Zhou et al.'s encoder reads a sequence of per-frame features; its self-attention and
-the decoder's cross-attention do the pooling that the paper's averaging does by hand.
-
-    variant          per clip                                   width
-    s3d              S3D feature                                1024
-    videobert        [video output ; mean of mask outputs]      2H
-    videobert+s3d    [video output ; mean of mask outputs ; S3D]  2H + 1024
+``<family>`` is the model family's name; for VideoBERT ("videobert") the clip features are the
+paper's fill-in template recipe (``videobert.models.videobert.template``).
 """
 
 from __future__ import annotations
@@ -29,77 +17,28 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from videobert.tasks.inputs import build_sequence, max_length, model_device, pack
-from videobert.vocab import UnifiedVocab
-
-TEMPLATE = "now let's [MASK] the [MASK] to the [MASK], and then [MASK] the [MASK]."
-VARIANTS = ("s3d", "videobert", "videobert+s3d")
+VARIANTS = ("s3d", "videobert", "videobert+s3d")  # VideoBERT's rows of the table
 
 
-class TemplateEncoder:
-    """The template read with a segment's visual words by a ``VideoBertForPretraining``.
-
-    ``tokenizer.encode_batch(texts)`` gives WordPiece ids without specials.
-    """
-
-    def __init__(self, model: torch.nn.Module, tokenizer, batch_size: int = 64):
-        self.model = model.eval()
-        self.vocab = UnifiedVocab(text_vocab_size=model.config.text_vocab_size,
-                                  num_visual_words=model.config.num_visual_words)
-        self.batch_size = batch_size
-        pieces = tokenizer.encode_batch(TEMPLATE.split("[MASK]"))
-        self.text_ids: list[int] = []
-        self.mask_positions: list[int] = []  # positions in the full input ([CLS] is 0)
-        for i, piece in enumerate(pieces):
-            self.text_ids += piece
-            if i < len(pieces) - 1:
-                self.mask_positions.append(1 + len(self.text_ids))
-                self.text_ids.append(self.vocab.mask_id)
-        self.video_start = 1 + len(self.text_ids) + 1  # after [CLS] text [>]
-
-    @property
-    def max_clips(self) -> int:
-        """Most visual words that fit beside the template in the model's positions."""
-        return max_length(self.model) - len(self.text_ids) - 3
-
-    @property
-    def output_dim(self) -> int:
-        return 2 * int(self.model.config.hidden_size)
-
-    def sequence(self, words: np.ndarray) -> tuple[list[int], list[int]]:
-        """(input ids, token types) of ``[CLS] template [>] words [SEP]``."""
-        if not 0 < len(words) <= self.max_clips:
-            raise ValueError(f"a segment needs 1 to {self.max_clips} visual words beside the template, got {len(words)}")
-        return build_sequence(self.vocab, self.text_ids, self.vocab.visual_ids(np.asarray(words)).tolist())
-
-    @torch.inference_mode()
-    def encode(self, segments_words: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Per segment of ``n`` visual words: ``[n, 2H]`` float32, each video token's output followed by
-        the mean of the template's mask outputs."""
-        out = []
-        for b in range(0, len(segments_words), self.batch_size):
-            chunk = segments_words[b : b + self.batch_size]
-            batch = pack([self.sequence(w) for w in chunk], self.vocab.pad_id, model_device(self.model))
-            hidden = self.model.encode(**batch).float()
-            masks = hidden[:, self.mask_positions].mean(dim=1)  # [B, H]
-            for row, words in enumerate(chunk):
-                video = hidden[row, self.video_start : self.video_start + len(words)]
-                out.append(torch.cat([video, masks[row].expand_as(video)], dim=1).cpu().numpy())
-        return out
+def variants_of(family: str) -> tuple[str, ...]:
+    """The captioning variants of a model family: S3D alone, the model's features, both."""
+    return ("s3d", family, f"{family}+s3d")
 
 
-def variant_inputs(variant: str, s3d: Sequence[np.ndarray], videobert: Sequence[np.ndarray] | None
+def variant_inputs(variant: str, s3d: Sequence[np.ndarray], model_features: Sequence[np.ndarray] | None
                    ) -> list[np.ndarray]:
-    """The captioner's inputs of one variant: per segment ``[n, width]`` float32 (widths in the module docstring)
-    from its clips' S3D features ``[n, 1024]`` and template outputs ``[n, 2H]``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown captioning variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    """The captioner's inputs of one variant: per segment ``[n, width]`` float32 (widths in the module
+    docstring) from its clips' S3D features ``[n, 1024]`` and the model's clip features ``[n, D]``."""
+    from videobert.models import FAMILIES
+
+    if variant != "s3d" and variant.removesuffix("+s3d") not in FAMILIES:
+        raise ValueError(f"unknown captioning variant {variant!r}: 's3d', a model family ({', '.join(FAMILIES)}) "
+                         f"or a family + '+s3d'")
     if variant == "s3d":
         return [np.asarray(f, dtype=np.float32) for f in s3d]
-    if videobert is None:
-        raise ValueError(f"variant {variant!r} needs the VideoBERT template outputs")
-    if variant == "videobert":
-        return [np.asarray(v, dtype=np.float32) for v in videobert]
-    return [np.concatenate([v, f], axis=1).astype(np.float32) for v, f in zip(videobert, s3d)]
+    if model_features is None:
+        raise ValueError(f"variant {variant!r} needs the model's clip features")
+    if variant.endswith("+s3d"):
+        return [np.concatenate([v, f], axis=1).astype(np.float32) for v, f in zip(model_features, s3d)]
+    return [np.asarray(v, dtype=np.float32) for v in model_features]

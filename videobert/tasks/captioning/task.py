@@ -26,10 +26,11 @@ import numpy as np
 
 from videobert.tasks.annotations import Segment, read_youcook_annotations
 from videobert.tasks.captioning.data import VideoClips, select_segments
-from videobert.tasks.captioning.features import VARIANTS, TemplateEncoder, variant_inputs
+from videobert.tasks.captioning.features import variant_inputs, variants_of
 from videobert.tasks.captioning.metrics import METRICS, caption_metrics_many, start_metrics
 from videobert.tasks.captioning.train import CaptionerTrainConfig, train_captioner
 from videobert.tasks.captioning.vocabulary import caption_words
+from videobert.tasks.scoring import task_scoring
 from videobert.utils.io import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ BASELINE = "most_common_caption"
 
 @dataclass
 class CaptioningSettings:
-    variants: tuple[str, ...] = VARIANTS
+    variants: tuple[str, ...] = ()    # () = all of the model's: s3d, its family's features, both (variants_of)
     seeds: tuple[int, ...] = (0,)     # one captioner per variant and seed
     train: CaptionerTrainConfig = field(default_factory=CaptionerTrainConfig)
     beam_size: int = 5
@@ -114,21 +115,24 @@ def run_captioning(model, tokenizer, clips: Mapping[str, VideoClips], train_segm
     """Train and score a captioner per variant and seed; write the outputs listed in the module
     docstring; return the content of ``metrics.json``.
 
-    ``model``: a ``VideoBertForPretraining`` (may be ``None`` when ``settings.variants`` is only
-    ``("s3d",)``); ``tokenizer``: its WordPiece tokenizer; ``clips``: see :func:`load_video_clips`.
+    ``model``: a trained model of any family or its task hooks (``videobert.tasks.scoring``), whose
+    ``clip_features`` give the family's variants (may be ``None`` when ``settings.variants`` is only
+    ``("s3d",)``); ``tokenizer``: its WordPiece tokenizer; ``clips``: see :func:`load_video_clips`
+    (their ``words`` are the clips as the model reads them: VideoBERT's visual words, or store rows).
     ``videos_dirs``: where ``captions.png`` finds the videos' frames (grey tiles without them).
     """
     from videobert.tasks.captioning.pictures import draw_captions
 
-    unknown = [v for v in settings.variants if v not in VARIANTS]
-    if unknown or not settings.variants or not settings.seeds:
-        raise ValueError(f"variants must be among {VARIANTS} and seeds non-empty, got {settings.variants}, {settings.seeds}")
+    hooks = task_scoring(model, tokenizer) if model is not None else None
+    known = variants_of(hooks.family) if hooks is not None else ("s3d",)
+    settings = replace(settings, variants=settings.variants or known)
+    unknown = [v for v in settings.variants if v not in known]
+    if unknown or not settings.seeds:
+        raise ValueError(f"variants must be among {known} (the model's) and seeds non-empty, got {settings.variants}, "
+                         f"{settings.seeds}")
     start_metrics()  # fails at once without Java; METEOR loads while the captioners train
-    needs_model = any(v != "s3d" for v in settings.variants)
-    if needs_model and model is None:
-        raise ValueError(f"variants {settings.variants} need a VideoBERT model")
-    encoder = TemplateEncoder(model, tokenizer) if needs_model else None
-    max_clips = encoder.max_clips if encoder else sys.maxsize
+    encoder = hooks if any(v != "s3d" for v in settings.variants) else None
+    max_clips = encoder.max_feature_clips if encoder else sys.maxsize
     train, train_skipped = select_segments(train_segments, clips, max_clips, "training")
     heldout, eval_skipped = select_segments(eval_segments, clips, max_clips, "evaluation")
     if not train or not heldout:
@@ -136,8 +140,8 @@ def run_captioning(model, tokenizer, clips: Mapping[str, VideoClips], train_segm
                          f"(skipped {train_skipped}) and {len(heldout)} evaluation (skipped {eval_skipped})")
     started = time.perf_counter()
     s3d = {name: [clips[s.video_id].features[s.rows] for s in segs] for name, segs in (("train", train), ("eval", heldout))}
-    videobert = {name: encoder.encode([clips[s.video_id].words[s.rows] for s in segs]) if encoder else None
-                 for name, segs in (("train", train), ("eval", heldout))}
+    model_features = {name: encoder.clip_features([clips[s.video_id].words[s.rows] for s in segs]) if encoder else None
+                      for name, segs in (("train", train), ("eval", heldout))}
     feature_seconds = time.perf_counter() - started
 
     references = {s.segment_id: [s.caption] for s in heldout}
@@ -146,8 +150,8 @@ def run_captioning(model, tokenizer, clips: Mapping[str, VideoClips], train_segm
     training = {}
     out = Path(out_dir)
     for variant in settings.variants:
-        train_inputs = variant_inputs(variant, s3d["train"], videobert["train"])
-        eval_inputs = variant_inputs(variant, s3d["eval"], videobert["eval"])
+        train_inputs = variant_inputs(variant, s3d["train"], model_features["train"])
+        eval_inputs = variant_inputs(variant, s3d["eval"], model_features["eval"])
         digest = _fingerprint(train_inputs, eval_inputs, [s.caption for s in train])
         seconds, tokens = 0.0, 0
         for seed in settings.seeds:
@@ -172,7 +176,7 @@ def run_captioning(model, tokenizer, clips: Mapping[str, VideoClips], train_segm
     metrics["training"] = training
     metrics["seconds"] = {"features": round(feature_seconds, 2), "metrics": round(metric_seconds, 2)}
     metrics["segment_features_per_second"] = round((len(train) + len(heldout)) / feature_seconds, 1) if encoder else None
-    metrics["settings"] = {"beam_size": settings.beam_size, "steps": settings.train.steps,
+    metrics["settings"] = {"variants": list(settings.variants), "beam_size": settings.beam_size, "steps": settings.train.steps,
                            "batch_size": settings.train.batch_size, "lr": settings.train.lr}
     write_json_atomic(out / "metrics.json", metrics)
     write_json_atomic(out / "captions.json", [

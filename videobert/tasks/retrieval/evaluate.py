@@ -5,23 +5,25 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from videobert.tasks.annotations import Segment
 from videobert.tasks.retrieval import DEFAULT_K, DEFAULT_MODE
 from videobert.tasks.retrieval.data import build_retrieval_set
 from videobert.tasks.retrieval.metrics import answer_ranks, retrieval_metrics
 from videobert.tasks.retrieval.scorers import make_scorer
+from videobert.tasks.scoring import task_scoring
 from videobert.tasks.sources import VideoWords
 
 SHOWN = 5  # best candidates kept per query in the report
 
 
-def evaluate_retrieval(model: torch.nn.Module, tokenizer, segments: Sequence[Segment], video_words: VideoWords,
+def evaluate_retrieval(model: Any, tokenizer, segments: Sequence[Segment], video_words: VideoWords,
                        mode: str = DEFAULT_MODE, k: int = DEFAULT_K, batch_size: int = 256, progress: bool = False
                        ) -> dict[str, Any]:
     """Rank the segments for each distinct sentence (text to video) and the sentences for each
     segment (video to text); see ``videobert.tasks.retrieval.data`` for skips and duplicates.
+    ``model``: a trained model, or its family's task hooks (``videobert.tasks.scoring``), which
+    families that read videos from a store need; ``video_words`` then maps videos to store rows.
 
     Returns a JSON-ready dict: ``mode``, ``k`` (re-rank only), ``text_to_video`` and
     ``video_to_text`` (:func:`retrieval_metrics`), ``segments``, ``sentences``,
@@ -31,7 +33,8 @@ def evaluate_retrieval(model: torch.nn.Module, tokenizer, segments: Sequence[Seg
     segment indices, ``rank`` and ``top5`` segments).
     """
     data = build_retrieval_set(segments, video_words, tokenizer)
-    scores = make_scorer(mode, model, k, batch_size, progress).score(data.text_ids, data.words)
+    scoring = task_scoring(model, tokenizer, batch_size=batch_size, progress=progress)
+    scores = make_scorer(mode, scoring, k).score(data.text_ids, data.words)
     relevance = data.relevance
     text_ranks = answer_ranks(scores.text_to_video, relevance)
     video_ranks = answer_ranks(scores.video_to_text, relevance.T)

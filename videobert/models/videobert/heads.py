@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from videobert.model.config import VideoBertConfig
+from videobert.models.videobert.config import VideoBertConfig
 from videobert.ops.masked_token_loss import MaskedTokenLoss, masked_token_loss
 from videobert.ops.masked_token_loss_reference import head_transform
 

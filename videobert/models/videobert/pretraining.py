@@ -14,10 +14,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from videobert.model.config import VideoBertConfig
-from videobert.model.embeddings import VideoBertEmbeddings, VisualWordEmbeddings
-from videobert.model.encoder import Encoder
-from videobert.model.heads import AlignmentHead, MaskedTokenHead
+from videobert.models.videobert.config import VideoBertConfig
+from videobert.models.videobert.embeddings import VideoBertEmbeddings, VisualWordEmbeddings
+from videobert.models.transformer import Encoder
+from videobert.models.videobert.heads import AlignmentHead, MaskedTokenHead
 from videobert.ops.masked_token_loss import MaskedTokenLoss
 from videobert.vocab import STREAM_NAMES
 
@@ -168,18 +168,18 @@ class VideoBertForPretraining(nn.Module):
     # ----- files -----
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically, file by file)."""
-        from videobert.model.io import save_pretrained
+        from videobert.models.videobert.io import save_pretrained
         save_pretrained(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, **overrides: Any) -> "VideoBertForPretraining":
         """A model saved by ``save_pretrained``, or (delegating to ``from_bert``) a Hugging Face BERT directory."""
-        from videobert.model.io import load_pretrained
+        from videobert.models.videobert.io import load_pretrained
         return load_pretrained(cls, directory, **overrides)
 
     @classmethod
     def from_bert(cls, directory: str | os.PathLike, **overrides: Any) -> "VideoBertForPretraining":
         """Initialise from a Hugging Face BERT checkpoint (``config.json`` + ``model.safetensors`` or
         ``pytorch_model.bin``). ``overrides`` set other config fields (e.g. ``num_visual_words=144``)."""
-        from videobert.model.io import load_bert
+        from videobert.models.videobert.io import load_bert
         return load_bert(cls, directory, **overrides)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import torch
 from safetensors.torch import load_file, save_file
 
-from videobert.model.config import MODEL_TYPE, VideoBertConfig
+from videobert.models.videobert.config import MODEL_TYPE, VideoBertConfig
 from videobert.utils.io import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)

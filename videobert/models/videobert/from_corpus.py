@@ -8,8 +8,6 @@
   (``corpus.json`` records its path and digest), as in the paper: ``model.init_visual_from`` is
   ``"corpus"`` (the default; for a new or BERT-initialised model; a ``from_pretrained`` directory
   keeps its own trained embeddings), ``"none"``, or a tree file.
-- **Evaluation**: an empty (or too small) held-out split gives a warning and a run without
-  held-out evaluation, not a crash at the first evaluation.
 """
 
 from __future__ import annotations
@@ -35,8 +33,8 @@ def _corpus_info(config: TrainConfig) -> dict:
 
 def _saved_sizes(directory: Path) -> dict[str, int]:
     """The sizes a ``from_pretrained`` directory's (or BERT directory's) config.json gives a model."""
-    from videobert.model import VideoBertConfig
-    from videobert.model.io import read_config_json
+    from videobert.models.videobert import VideoBertConfig
+    from videobert.models.videobert.io import read_config_json
 
     saved = read_config_json(directory)
     default = VideoBertConfig()
@@ -111,24 +109,3 @@ def init_visual_from_tree(model: torch.nn.Module, tree_path: Path, seed: int) ->
         raise ValueError(f"the tree {tree_path} has {tree.num_words} visual words but the model has "
                          f"num_visual_words={model.config.num_visual_words}")
     model.init_visual_embeddings(torch.as_tensor(np.asarray(tree.leaf_centroids), dtype=torch.float32), seed=seed)
-
-
-def evaluation_split(config: TrainConfig) -> str:
-    """The held-out split to evaluate on, or ``""`` (with a warning) when it cannot fill one
-    evaluation batch per data slot."""
-    from videobert.corpus import PretrainingDataset
-
-    split = config.data.eval_split
-    if not split or not config.eval_every or not config.data.corpus:
-        return ""
-    try:
-        examples = len(PretrainingDataset(config.data.corpus, split=split, seed=config.seed,
-                                          stream_weights=tuple(config.data.stream_weights)))
-    except ValueError as exc:
-        log.warning("held-out split %r cannot be evaluated (%s): training without held-out evaluation", split, exc)
-        return ""
-    if examples < config.data_slots:
-        log.warning("held-out split %r has %d examples, fewer than the %d data slots of a batch: training without "
-                    "held-out evaluation", split, examples, config.data_slots)
-        return ""
-    return split

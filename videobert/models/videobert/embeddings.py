@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from videobert.model.config import VideoBertConfig
+from videobert.models.videobert.config import VideoBertConfig
 
 
 class VisualWordEmbeddings(nn.Module):

@@ -1,17 +1,31 @@
 """BERT's post-LayerNorm transformer encoder, attention through
-``torch.nn.functional.scaled_dot_product_attention`` (fused / flash kernels where available)."""
+``torch.nn.functional.scaled_dot_product_attention`` (fused / flash kernels where available).
+
+Shared by the model families: any config with the fields of :class:`EncoderSizes` builds it."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from videobert.model.config import VideoBertConfig
+
+class EncoderSizes(Protocol):
+    """The config fields the encoder reads (``VideoBertConfig`` and the other families' configs have them)."""
+
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    hidden_dropout_prob: float
+    attention_probs_dropout_prob: float
+    layer_norm_eps: float
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, config: VideoBertConfig) -> None:
+    def __init__(self, config: EncoderSizes) -> None:
         super().__init__()
         self.num_heads = config.num_attention_heads
         self.dropout_p = config.attention_probs_dropout_prob
@@ -36,7 +50,7 @@ class SelfAttention(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, config: VideoBertConfig) -> None:
+    def __init__(self, config: EncoderSizes) -> None:
         super().__init__()
         self.attention = SelfAttention(config)
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -52,7 +66,7 @@ class EncoderLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, config: VideoBertConfig) -> None:
+    def __init__(self, config: EncoderSizes) -> None:
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
