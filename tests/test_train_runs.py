@@ -115,7 +115,8 @@ def test_resume_follows_the_uninterrupted_trajectory(corpus, reference, tmp_path
     assert_same_outputs(Path(second.model_dir), Path(reference.model_dir), corpus, atol=1e-6)
 
 
-def test_sigterm_checkpoints_and_exits_cleanly(corpus, reference, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_stop_signal_checkpoints_and_exits_cleanly(corpus, reference, tmp_path, signum):
     args = overrides(corpus, tmp_path, "steps=100000", "save_every=100000", "eval_every=0")
     # Without this process's own process-group variables (the reference run set them).
     env = child_environment({"PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
@@ -127,12 +128,13 @@ def test_sigterm_checkpoints_and_exits_cleanly(corpus, reference, tmp_path):
         assert process.poll() is None, process.stdout.read()[-3000:]
         assert time.monotonic() < deadline, "the run did not reach step 2"
         time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 143 and "rerun the same command to resume" in output, output[-3000:]  # checkpointed, 128 + SIGTERM
+    # checkpointed, then 128 + the signal
+    assert process.returncode == 128 + signum and "rerun the same command to resume" in output, output[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     stopped_at = result["step"]
-    assert result["stopped"] == "sigterm" and stopped_at >= 2
+    assert result["stopped"] == signal.Signals(signum).name.lower() and stopped_at >= 2
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == f"step_{stopped_at:08d}"
     shared = min(stopped_at, STEPS)
     assert losses(tmp_path)[:shared] == pytest.approx(losses(reference.out)[:shared], rel=1e-4)

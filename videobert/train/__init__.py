@@ -13,7 +13,7 @@ Python API::
 
 ``load_train_config(name_or_path, overrides)`` reads a YAML/JSON ``TrainConfig`` (shipped names:
 ``tiny``, ``paper``); ``TrainResult`` has ``step``, ``stopped`` ("completed" / "stop_at_step" /
-"sigterm"), ``loss``, ``tokens_per_s``, ``checkpoint``, ``model_dir`` and ``metrics`` (the
+"sigterm" / "sigint"), ``loss``, ``tokens_per_s``, ``checkpoint``, ``model_dir`` and ``metrics`` (the
 ``metrics.jsonl`` path; ``read_metrics(out_dir)`` parses it). Re-running with the same ``out``
 resumes from its newest checkpoint. Command line: ``videobert pretrain`` and ``videobert export``;
 launch scripts and the multi-node recipe: ``scripts/`` and ``docs/TRAINING.md``.

@@ -57,8 +57,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if dist.get_rank() == 0:  # the ranks return the same result
         print(f"{result.stopped} at step {result.step}: loss {result.loss:.4f}, {result.tokens_per_s:,.0f} tokens/s; "
               f"checkpoint {result.checkpoint}" + (f"; model {result.model_dir}" if result.model_dir else ""))
-    if result.stopped == "sigterm":  # checkpointed on SIGTERM: exit 143, a rerun resumes
-        raise Stopped(signal.SIGTERM)
+    if result.stopped in ("sigterm", "sigint"):  # checkpointed: exit 143 / 130, a rerun resumes
+        raise Stopped(signal.SIGTERM if result.stopped == "sigterm" else signal.SIGINT)
     return 0
 
 

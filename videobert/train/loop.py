@@ -5,8 +5,8 @@ Per optimizer step each rank runs its accumulation micro-batches (see ``data.py`
 seed dropout from (seed, step, slot) so that it too is independent of the world size, forward,
 check the loss is finite on every rank, backward, ``engine.step()``. Then metrics are averaged
 over ranks and logged on rank 0, and at the configured intervals the model is evaluated on the
-held-out split and checkpointed. SIGTERM sets a flag the ranks agree on at the next step
-boundary: they checkpoint and return with ``stopped="sigterm"``.
+held-out split and checkpointed. SIGTERM or SIGINT (Ctrl-C) sets a flag the ranks agree on at the
+next step boundary: they checkpoint and return with ``stopped="sigterm"`` (or ``"sigint"``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class NonFiniteLossError(RuntimeError):
 @dataclass
 class TrainResult:
     step: int                     # optimizer steps done (resumed ones included)
-    stopped: str                  # "completed", "stop_at_step" or "sigterm"
+    stopped: str                  # "completed", "stop_at_step", "sigterm" or "sigint"
     loss: float                   # the last step's loss (nan if no step ran in this call)
     tokens_per_s: float           # mean training throughput of this call, all ranks together
     skipped_micro_batches: int    # non-finite micro-batches dropped (on_nonfinite="skip")
@@ -54,25 +54,28 @@ class TrainResult:
     metrics: str                  # metrics.jsonl
 
 
-class _SigtermFlag:
-    """Remembers a SIGTERM instead of dying, so the loop can checkpoint first."""
+class _StopFlag:
+    """Remembers a SIGTERM or SIGINT (Ctrl-C) instead of dying, so the loop can checkpoint first."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
-        self.received = False
-        self._previous: Any = None
+        self.received = ""  # "sigterm" / "sigint" once one arrived
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_SigtermFlag":
+    def __enter__(self) -> "_StopFlag":
         if threading.current_thread() is threading.main_thread():  # Python delivers signals only there
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        log.warning("SIGTERM received: checkpointing at the end of this step, then exiting")
-        self.received = True
+        name = signal.Signals(signum).name
+        log.warning("%s received: checkpointing at the end of this step, then exiting", name)
+        self.received = self.received or name.lower()
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def evaluation_split(config: TrainConfig, family: Any) -> str:
@@ -159,8 +162,8 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
     trainer = _Trainer(config, family, engine, data, collator, logger, world_size)
     last_step = min(config.steps, config.stop_at_step or config.steps)
     try:
-        with _SigtermFlag() as sigterm:
-            stopped, step, loss = trainer.run(start_step, last_step, sigterm)
+        with _StopFlag() as stop:
+            stopped, step, loss = trainer.run(start_step, last_step, stop)
     finally:
         if logger is not None:
             logger.close()
@@ -199,7 +202,7 @@ class _Trainer:
     def mean_tokens_per_s(self) -> float:
         return self._tokens / self._seconds if self._seconds else 0.0
 
-    def run(self, start_step: int, last_step: int, sigterm: _SigtermFlag) -> tuple[str, int, float]:
+    def run(self, start_step: int, last_step: int, stop: _StopFlag) -> tuple[str, int, float]:
         step, loss = start_step, float("nan")
         while step < last_step:
             lr = self.engine.get_lr()[0]
@@ -218,8 +221,8 @@ class _Trainer:
                                            "examples_per_s": metrics["examples"] / seconds, "seconds": seconds})
             if self._eval_factory is not None and step % self.config.eval_every == 0:
                 self.evaluate(step)
-            if any_rank(sigterm.received):
-                return "sigterm", step, loss
+            if any_rank(bool(stop.received)):  # every rank stops, with the same reason: Ctrl-C if any saw one
+                return ("sigint" if any_rank(stop.received == "sigint") else "sigterm"), step, loss
             if step % self.config.save_every == 0 and step < last_step:
                 checkpoint.save(self.engine, Path(self.config.out) / "checkpoints", step, self.data.state_dict(), self.config.keep_checkpoints)
         return ("completed" if last_step == self.config.steps else "stop_at_step"), step, loss
