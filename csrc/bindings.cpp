@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "cpu_dispatch.h"
 #include "hkmeans/hkmeans.h"
 #include "video/frame_resize.h"
 
@@ -60,8 +61,9 @@ PYBIND11_MODULE(_C, m) {
       py::arg("resize_h"), py::arg("resize_w"), py::arg("top"), py::arg("left"), py::arg("out_h"),
       py::arg("out_w"), py::arg("affine"), py::arg("norm"), py::arg("out"), py::arg("out_stride"),
       py::call_guard<py::gil_scoped_release>());
-  m.def("hkmeans_cpu_isa", &videobert::hkmeans_cpu_isa,
-        "the SIMD variant of the assignment kernel chosen for this CPU at load time");
+  m.def("cpu_isa", [] { return std::string(videobert::isa_name(videobert::selected_isa())); },
+        "the ISA variant the CPU kernels run now: this CPU's best, or the one VIDEOBERT_ISA forces "
+        "(ValueError when it names an unknown variant or one this CPU lacks)");
 #ifdef _OPENMP
   m.attr("openmp") = true;
 #else

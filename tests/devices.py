@@ -37,3 +37,36 @@ def skip_unsupported_dtype(backend: str, device: str, dtype: torch.dtype) -> Non
     """Skip bf16 on the Triton interpreter (it computes bf16 wrongly; a GPU runs those cases)."""
     if dtype == torch.bfloat16 and backend == "triton" and device == "cpu":
         pytest.skip("the Triton interpreter gets bf16 wrong: bf16 Triton cases run on a GPU")
+
+
+def _cpu_supports(isa: str) -> bool:
+    import os
+
+    import videobert._C as compiled
+
+    previous = os.environ.get("VIDEOBERT_ISA")
+    os.environ["VIDEOBERT_ISA"] = isa
+    try:
+        compiled.cpu_isa()
+        return True
+    except ValueError:
+        return False
+    finally:
+        if previous is None:
+            del os.environ["VIDEOBERT_ISA"]
+        else:
+            os.environ["VIDEOBERT_ISA"] = previous
+
+
+# The ISA variants of the C++ CPU kernels (csrc/cpu_dispatch.h), each a parameter for the `cpu_isa`
+# fixture; a variant this CPU lacks is skipped with that reason (an AVX2 machine runs no AVX-512 code).
+CPU_ISAS = [pytest.param(isa, id=isa, marks=[] if _cpu_supports(isa) else
+                         [pytest.mark.skip(reason=f"this CPU lacks the {isa} instructions")])
+            for isa in ("avx512", "avx2", "baseline")]
+
+
+@pytest.fixture
+def cpu_isa(request, monkeypatch):
+    """Forces the CPU kernels' ISA variant named by the test's ``cpu_isa`` parameter (VIDEOBERT_ISA)."""
+    monkeypatch.setenv("VIDEOBERT_ISA", request.param)
+    return request.param

@@ -12,6 +12,7 @@ from videobert.ops.frame_resize_reference import frame_resize_reference
 from videobert.video import S3D_MEAN, S3D_STD, normalize_clips
 from videobert.video.pyav_backend import frame_planes
 from videobert.video.synthetic import write_video
+from devices import CPU_ISAS, cpu_isa  # noqa: F401 (fixture)
 
 
 def planes(height, width, chroma_height, chroma_width, seed=0, padding=0):
@@ -48,6 +49,23 @@ def test_cpu_kernel_matches_reference(luma, chroma, resize, crop, matrix, full_r
     diff = (got.int() - expected.int()).abs()
     # float32 sums in a different order: a value within rounding of .5 may land one level apart
     assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+
+
+@pytest.mark.parametrize("cpu_isa", CPU_ISAS, indirect=True)
+def test_every_cpu_isa_variant_matches_reference(cpu_isa):
+    """Each ISA variant of the C++ kernel: bytes against the reference, normalised floats against
+    normalize_clips of its own bytes."""
+    import videobert._C
+
+    assert videobert._C.cpu_isa().startswith(cpu_isa)
+    affine = yuv_to_rgb_affine("bt709", True)
+    for luma, chroma, resize, crop in GEOMETRIES:
+        y, u, v = planes(*luma, *chroma, padding=5)
+        got = frame_resize(y, u, v, affine, resize, crop, backend="cpu")
+        diff = (got.int() - frame_resize_reference(y, u, v, affine, resize, crop).int()).abs()
+        assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+        normalized = frame_resize(y, u, v, affine, resize, crop, normalize=(S3D_MEAN, S3D_STD), backend="cpu")
+        torch.testing.assert_close(normalized, normalize_clips(got[None]).movedim(-4, -1)[0], atol=1e-5, rtol=0)
 
 
 def test_alternating_geometries_in_one_thread():

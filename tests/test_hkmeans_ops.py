@@ -11,7 +11,7 @@ from videobert.ops.hkmeans_reference import (
     level_offsets,
 )
 
-from devices import DTYPES, TRITON_DEVICE, backend_on, skip_unavailable, skip_unsupported_dtype
+from devices import CPU_ISAS, DTYPES, TRITON_DEVICE, backend_on, cpu_isa, skip_unavailable, skip_unsupported_dtype  # noqa: F401 (fixture)
 
 AVAILABLE = available_backends()
 # Every assignment backend on the device it runs on here: the C++ kernel on CPU tensors, Triton on
@@ -61,6 +61,29 @@ def test_assign_matches_reference_fp32(backend, device, n, dim, levels, branchin
     assert got.dtype == torch.int64 and got.shape == (n, levels)
     assert torch.equal(got, expected)
     assert int(got[:, -1].max()) < branching**levels
+
+
+@pytest.mark.parametrize("cpu_isa", CPU_ISAS, indirect=True)
+def test_every_cpu_isa_variant_matches_reference(cpu_isa):
+    """Each ISA variant of the C++ kernel (its own vector width and tile shape) on awkward shapes:
+    dims below, at and past one vector, tiles cut short by a node's vector count, 12 children in
+    passes of 6 or 4, and identical children (ties)."""
+    import videobert._C
+
+    assert videobert._C.cpu_isa().startswith(cpu_isa)
+    for n, dim, levels, branching in [(1, 1, 1, 2), (33, 17, 2, 5), (130, 100, 3, 12), (64, 1000, 2, 12), (7, 33, 4, 3),
+                                      (50, 8, 2, 7), (300, 1024, 2, 12)]:
+        tree = make_tree(levels, branching, dim)
+        x = features_near(tree, n)
+        assert torch.equal(assign(x, tree, levels, branching, "cpu", "cpu"), reference(x, tree, levels, branching))
+    test_ties_go_to_the_lower_index("cpu", "cpu")
+
+
+def test_forcing_an_unknown_isa_variant_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("VIDEOBERT_ISA", "avx9000")
+    tree = make_tree(2, 4, 8)
+    with pytest.raises(ValueError, match="VIDEOBERT_ISA=avx9000: expected avx512, avx2 or baseline"):
+        hkmeans_assign(torch.randn(3, 8), tree, 2, 4, backend="cpu")
 
 
 @pytest.mark.parametrize("backend,device", [backend_on("reference", "cpu"), *ASSIGN_CASES])

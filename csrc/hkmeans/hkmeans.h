@@ -22,7 +22,4 @@ void hkmeans_assign_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const
 void centroid_update_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const int64_t* labels,
                          int64_t k, double* sums, int64_t* counts, int num_threads);
 
-// Which SIMD variant of the assignment kernel this CPU runs ("x86-64-v4", "x86-64-v3", "default").
-const char* hkmeans_cpu_isa();
-
 }  // namespace videobert

@@ -4,11 +4,15 @@
 // "stage", 2 levels for 12 children at D=1024): the first stage takes consecutive vectors, later
 // stages take the vectors grouped by the node they reached (a counting sort), so a block shares one
 // subtree and its centroids stay in cache too. Inside a block each level groups the vectors by
-// parent, and a tile of up to 4 vectors of one parent against its children is a small GEMM: the
-// micro-kernel computes the dot products of 4 vectors with up to 6 children at once in SIMD
-// registers (GCC/Clang vector extensions, 16 floats wide). On x86-64 the hot function is compiled
-// for several ISA levels (target_clones) and the loader picks the best one for the CPU at run time,
-// so a wheel built on one machine runs on any x86-64 machine.
+// parent, and a tile of R vectors of one parent against its children is a small GEMM: the
+// micro-kernel computes the dot products of R vectors with up to C children at once in SIMD
+// registers (GCC/Clang vector extensions). R, C and the vector width are chosen per ISA (Tile<I>) so
+// that the R x C accumulators, the R vector rows and one centroid row fit the register file:
+// AVX-512 4 x 6 of 16 floats (24 + 4 + 1 of 32 zmm), AVX2 3 x 4 of 8 floats (12 + 3 + 1 of 16 ymm;
+// 16-float vectors there spill, and on Zen 1 every 256-bit operation is two 128-bit halves),
+// baseline SSE 2 x 6 of 4 floats (12 + 2 + 1 of 16 xmm). The hot function is compiled once per
+// variant (cpu_dispatch.h) and the CPU's best, or VIDEOBERT_ISA's, runs, so a wheel built on one
+// machine runs on any x86-64 machine.
 #include "hkmeans.h"
 
 #include <omp.h>
@@ -28,8 +32,14 @@ namespace {
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v4 __attribute__((vector_size(16)));
-constexpr int kRows = 4;      // vectors per tile (all from the same node)
-constexpr int kChildren = 6;  // children per micro-kernel pass
+
+// The micro-kernel's shape per ISA: vector type V, R vectors per tile (all from the same node), C
+// children per pass.
+template <Isa I> struct Tile;
+template <> struct Tile<Isa::kAvx512> { typedef v16 V; static constexpr int R = 4, C = 6; };
+template <> struct Tile<Isa::kAvx2> { typedef v8 V; static constexpr int R = 3, C = 4; };
+template <> struct Tile<Isa::kBaseline> { typedef v4 V; static constexpr int R = 2, C = 6; };
+constexpr int kMaxRows = 4;  // the largest R
 
 int64_t ipow(int64_t base, int exponent) {
   int64_t p = 1;
@@ -37,35 +47,36 @@ int64_t ipow(int64_t base, int exponent) {
   return p;
 }
 
-// Sum of the 16 lanes in one fixed order (halves added pairwise: 16 -> 8 -> 4 -> 2 -> 1), so equal
+// Sum of the lanes in one fixed order (halves added pairwise: 16 -> 8 -> 4 -> 2 -> 1), so equal
 // inputs always give equal sums; written on half-width vectors so it compiles to a few SIMD adds.
-VB_INLINE float lane_sum(const v16& v) {
-  v8 a, b;
+VB_INLINE float lane_sum(const v4& v) { return (v[0] + v[2]) + (v[1] + v[3]); }
+
+template <typename Half, typename Whole>
+VB_INLINE Half halves_sum(const Whole& v) {
+  Half a, b;
   std::memcpy(&a, &v, sizeof(a));
   std::memcpy(&b, reinterpret_cast<const char*>(&v) + sizeof(a), sizeof(b));
-  const v8 s8 = a + b;
-  v4 c, e;
-  std::memcpy(&c, &s8, sizeof(c));
-  std::memcpy(&e, reinterpret_cast<const char*>(&s8) + sizeof(c), sizeof(e));
-  const v4 s4 = c + e;
-  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+  return a + b;
 }
+VB_INLINE float lane_sum(const v8& v) { return lane_sum(halves_sum<v4>(v)); }
+VB_INLINE float lane_sum(const v16& v) { return lane_sum(halves_sum<v8>(v)); }
 
 // out[r*C + c] = dot(x[r], cent[c]) for R vectors and C consecutive centroid rows of length d.
 // Every (r, c) pair is computed by the same sequence of operations, whatever R, C and the slot,
 // so identical centroids give bit-identical scores (ties then resolve to the lower index).
-template <int R, int C>
+template <typename V, int R, int C>
 VB_INLINE void dot_block(const float* const* x, const float* cent, int64_t d, float* out) {
-  v16 acc[R][C];
+  constexpr int64_t W = sizeof(V) / sizeof(float);
+  V acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = v16{};
+    for (int c = 0; c < C; ++c) acc[r][c] = V{};
   int64_t k = 0;
-  for (; k + 16 <= d; k += 16) {
-    v16 xv[R];
-    for (int r = 0; r < R; ++r) std::memcpy(&xv[r], x[r] + k, sizeof(v16));
+  for (; k + W <= d; k += W) {
+    V xv[R];
+    for (int r = 0; r < R; ++r) std::memcpy(&xv[r], x[r] + k, sizeof(V));
     for (int c = 0; c < C; ++c) {
-      v16 cv;
-      std::memcpy(&cv, cent + c * d + k, sizeof(v16));
+      V cv;
+      std::memcpy(&cv, cent + c * d + k, sizeof(V));
       for (int r = 0; r < R; ++r) acc[r][c] += xv[r] * cv;
     }
   }
@@ -77,36 +88,43 @@ VB_INLINE void dot_block(const float* const* x, const float* cent, int64_t d, fl
     }
 }
 
-template <int R>
+// dot_block<V, R, cn> for a run-time cn in [1, C].
+template <typename V, int R, int C>
+VB_INLINE void dot_block_upto(int cn, const float* const* x, const float* cent, int64_t d, float* out) {
+  if constexpr (C > 1) {
+    if (cn < C) return dot_block_upto<V, R, C - 1>(cn, x, cent, d, out);
+  }
+  dot_block<V, R, C>(x, cent, d, out);
+}
+
+template <typename V, int R, int C>
 VB_INLINE void dot_children(const float* const* x, const float* cent, int branching, int64_t d,
                             float* dots /* [R, branching] */) {
-  float block[R * kChildren];
-  for (int c0 = 0; c0 < branching; c0 += kChildren) {
-    const int cn = std::min(kChildren, branching - c0);
-    const float* cb = cent + c0 * d;
-    switch (cn) {
-      case 6: dot_block<R, 6>(x, cb, d, block); break;
-      case 5: dot_block<R, 5>(x, cb, d, block); break;
-      case 4: dot_block<R, 4>(x, cb, d, block); break;
-      case 3: dot_block<R, 3>(x, cb, d, block); break;
-      case 2: dot_block<R, 2>(x, cb, d, block); break;
-      default: dot_block<R, 1>(x, cb, d, block); break;
-    }
+  float block[R * C];
+  for (int c0 = 0; c0 < branching; c0 += C) {
+    const int cn = std::min(C, branching - c0);
+    dot_block_upto<V, R, C>(cn, x, cent + c0 * d, d, block);
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < cn; ++c) dots[r * branching + c0 + c] = block[r * cn + c];
   }
 }
 
+// dot_children<V, rows, C> for a run-time rows in [1, R].
+template <typename V, int R, int C>
+VB_INLINE void dot_children_upto(int rows, const float* const* x, const float* cent, int branching, int64_t d,
+                                 float* dots) {
+  if constexpr (R > 1) {
+    if (rows < R) return dot_children_upto<V, R - 1, C>(rows, x, cent, branching, d, dots);
+  }
+  dot_children<V, R, C>(x, cent, branching, d, dots);
+}
+
 // Scores of one tile: `rows` vectors x[0..rows) against the `branching` children starting at `cent`;
 // best[r] = index of the child with the smallest ||c||^2 - 2 x.c (strict <: ties keep the lower index).
+template <Isa I>
 VB_INLINE void best_children(const float* const* x, int rows, const float* cent, const float* norms,
                              int branching, int64_t d, float* dots, int* best) {
-  switch (rows) {
-    case 4: dot_children<4>(x, cent, branching, d, dots); break;
-    case 3: dot_children<3>(x, cent, branching, d, dots); break;
-    case 2: dot_children<2>(x, cent, branching, d, dots); break;
-    default: dot_children<1>(x, cent, branching, d, dots); break;
-  }
+  dot_children_upto<typename Tile<I>::V, Tile<I>::R, Tile<I>::C>(rows, x, cent, branching, d, dots);
   for (int r = 0; r < rows; ++r) {
     int arg = 0;
     float best_score = norms[0] - 2.0f * dots[r * branching];
@@ -133,9 +151,11 @@ struct Descent {
 // Descends the vectors ids[0..count) through levels [first, last). The block is small enough to
 // stay in cache across those levels, so each vector is read from memory once per stage. At every
 // level the block is grouped by parent node (a stable sort of a few hundred keys) and each group
-// is cut into tiles of kRows vectors that share their parent's children.
-VB_CLONES void descend_block(const Descent& t, const int64_t* ids, int64_t count, int first, int last,
-                             std::vector<std::pair<int64_t, int64_t>>& keys, std::vector<float>& dots) {
+// is cut into tiles of Tile<I>::R vectors that share their parent's children.
+template <Isa I>
+VB_INLINE void descend_block_impl(const Descent& t, const int64_t* ids, int64_t count, int first, int last,
+                                  std::vector<std::pair<int64_t, int64_t>>& keys, std::vector<float>& dots) {
+  constexpr int kRows = Tile<I>::R;
   const int B = t.branching;
   for (int level = first; level < last; ++level) {
     keys.resize(count);
@@ -150,12 +170,16 @@ VB_CLONES void descend_block(const Descent& t, const int64_t* ids, int64_t count
       const float* x[kRows];
       for (int r = 0; r < rows; ++r) x[r] = t.x + keys[begin + r].second * t.ldx;
       int best[kRows];
-      best_children(x, rows, level_cent + parent * B * t.d, level_norms + parent * B, B, t.d, dots.data(), best);
+      best_children<I>(x, rows, level_cent + parent * B * t.d, level_norms + parent * B, B, t.d, dots.data(), best);
       for (int r = 0; r < rows; ++r) t.path[keys[begin + r].second * t.levels + level] = parent * B + best[r];
       begin += rows;
     }
   }
 }
+
+VB_ISA_VARIANTS(descend_block, (const Descent& t, const int64_t* ids, int64_t count, int first, int last,
+                                std::vector<std::pair<int64_t, int64_t>>& keys, std::vector<float>& dots),
+                (t, ids, count, first, last, keys, dots))
 
 constexpr int64_t kBlockBytes = 512 << 10;  // vectors descended together: half of a 1 MiB L2
 constexpr int64_t kRowsPerNode = 8;  // least expected vectors per node at a stage's last level
@@ -175,7 +199,8 @@ void hkmeans_assign_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const
   // about kRowsPerNode vectors (mostly full tiles): 2 levels for 12 children and D=1024 (128-vector
   // blocks), so the feature matrix is read twice for 4 levels instead of once per level.
   // (At most 1024 vectors, so small D still gives enough blocks to balance the threads.)
-  const int64_t block_rows = std::clamp<int64_t>(kBlockBytes / (d * int64_t(sizeof(float))), kRows * kRowsPerNode, 1024);
+  const int64_t block_rows = std::clamp<int64_t>(kBlockBytes / (d * int64_t(sizeof(float))), kMaxRows * kRowsPerNode, 1024);
+  const Isa isa = selected_isa();
   int depth = 1;
   while (depth < levels && ipow(branching, depth) * kRowsPerNode <= block_rows) ++depth;
 
@@ -199,10 +224,10 @@ void hkmeans_assign_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const
 #pragma omp parallel num_threads(num_threads)
     {
       std::vector<std::pair<int64_t, int64_t>> keys;
-      std::vector<float> dots(kRows * branching);
+      std::vector<float> dots(kMaxRows * branching);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t b = 0; b < blocks; ++b)
-        descend_block(tree, order.data() + items[b], items[b + 1] - items[b], first, last, keys, dots);
+        VB_ISA_CALL(isa, descend_block, (tree, order.data() + items[b], items[b + 1] - items[b], first, last, keys, dots));
     }
   }
 }
@@ -230,17 +255,6 @@ void centroid_update_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, cons
       for (int64_t j = j0; j < j1; ++j) s[j] += xi[j];
     }
   }
-}
-
-const char* hkmeans_cpu_isa() {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(VIDEOBERT_NO_CLONES)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512)";
-  if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
-  return "x86-64 baseline";
-#else
-  return "generic (compiler flags)";
-#endif
 }
 
 }  // namespace videobert

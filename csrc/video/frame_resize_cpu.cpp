@@ -141,8 +141,9 @@ const PlaneFilter& cached_filter(const Plane& p, int resize_h, int resize_w, int
 // Output rows [i0, i0 + kRows) of plane p into dst[out_w] (column-interleaved; rows past out_h
 // repeat the last one). blend: kRows * (col_hi - col_lo) floats of scratch; columns:
 // col_hi - col_lo vectors.
-VB_CLONES void resize_rows(const Plane& p, const PlaneFilter& f, int i0, int out_h, float* blend, rows_t* columns,
-                           rows_t* dst, int out_w) {
+template <Isa>
+VB_INLINE void resize_rows_impl(const Plane& p, const PlaneFilter& f, int i0, int out_h, float* blend, rows_t* columns,
+                                rows_t* dst, int out_w) {
   const int lo = f.col_lo, width = f.col_hi - f.col_lo;
   for (int r = 0; r < kRows; ++r) {
     const int i = std::min(i0 + r, out_h - 1);
@@ -173,6 +174,10 @@ VB_CLONES void resize_rows(const Plane& p, const PlaneFilter& f, int i0, int out
     dst[j] = sum;
   }
 }
+
+VB_ISA_VARIANTS(resize_rows, (const Plane& p, const PlaneFilter& f, int i0, int out_h, float* blend, rows_t* columns,
+                              rows_t* dst, int out_w),
+                (p, f, i0, out_h, blend, columns, dst, out_w))
 
 // Channel c of the affine colour map on column-interleaved Y, U, V, clamped to [0, 255] and
 // offset by 0.5 so that truncating rounds half up.
@@ -239,19 +244,27 @@ VB_INLINE void to_rgb_rows(const rows_t* y, const rows_t* u, const rows_t* v, co
   }
 }
 
-VB_CLONES void to_rgb_bytes(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, uint8_t* out,
-                            int64_t out_stride, int rows, int out_w) {
+template <Isa>
+VB_INLINE void to_rgb_bytes_impl(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, uint8_t* out,
+                                 int64_t out_stride, int rows, int out_w) {
   to_rgb_rows(y, u, v, m, nullptr, out, out_stride, rows, out_w);
 }
+VB_ISA_VARIANTS(to_rgb_bytes, (const rows_t* y, const rows_t* u, const rows_t* v, const float* m, uint8_t* out,
+                               int64_t out_stride, int rows, int out_w),
+                (y, u, v, m, out, out_stride, rows, out_w))
 
-VB_CLONES void to_rgb_floats(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm,
-                             float* out, int64_t out_stride, int rows, int out_w) {
+template <Isa>
+VB_INLINE void to_rgb_floats_impl(const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm,
+                                  float* out, int64_t out_stride, int rows, int out_w) {
   to_rgb_rows(y, u, v, m, norm, out, out_stride, rows, out_w);
 }
+VB_ISA_VARIANTS(to_rgb_floats, (const rows_t* y, const rows_t* u, const rows_t* v, const float* m, const float* norm,
+                                float* out, int64_t out_stride, int rows, int out_w),
+                (y, u, v, m, norm, out, out_stride, rows, out_w))
 
-// The whole op, writing with to_rgb (bytes or floats).
+// The whole op in the ISA variant `isa`, writing with to_rgb (bytes or floats).
 template <typename ToRgb>
-void resize_frame(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w, int top, int left,
+void resize_frame(Isa isa, const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w, int top, int left,
                   int out_h, int out_w, ToRgb to_rgb) {
   if (out_h <= 0 || out_w <= 0) return;
   if (top < 0 || left < 0 || top + out_h > resize_h || left + out_w > resize_w)
@@ -270,7 +283,7 @@ void resize_frame(const Plane& y, const Plane& u, const Plane& v, int resize_h, 
   rows_t* resized = reinterpret_cast<rows_t*>(resized_buffer.data());
   for (int i0 = 0; i0 < out_h; i0 += kRows) {
     for (int p = 0; p < 3; ++p)
-      resize_rows(planes[p], *filters[p], i0, out_h, blend.data(), columns, resized + p * out_w, out_w);
+      VB_ISA_CALL(isa, resize_rows, (planes[p], *filters[p], i0, out_h, blend.data(), columns, resized + p * out_w, out_w));
     to_rgb(resized, i0, std::min(kRows, out_h - i0));
   }
 }
@@ -280,16 +293,19 @@ void resize_frame(const Plane& y, const Plane& u, const Plane& v, int resize_h, 
 void frame_resize_cpu(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w,
                       int top, int left, int out_h, int out_w, const float* affine, uint8_t* out,
                       int64_t out_stride) {
-  resize_frame(y, u, v, resize_h, resize_w, top, left, out_h, out_w, [&](const rows_t* yuv, int i0, int rows) {
-    to_rgb_bytes(yuv, yuv + out_w, yuv + 2 * out_w, affine, out + i0 * out_stride, out_stride, rows, out_w);
+  const Isa isa = selected_isa();
+  resize_frame(isa, y, u, v, resize_h, resize_w, top, left, out_h, out_w, [&](const rows_t* yuv, int i0, int rows) {
+    VB_ISA_CALL(isa, to_rgb_bytes, (yuv, yuv + out_w, yuv + 2 * out_w, affine, out + i0 * out_stride, out_stride, rows, out_w));
   });
 }
 
 void frame_resize_normalized_cpu(const Plane& y, const Plane& u, const Plane& v, int resize_h, int resize_w,
                                  int top, int left, int out_h, int out_w, const float* affine,
                                  const float* norm, float* out, int64_t out_stride) {
-  resize_frame(y, u, v, resize_h, resize_w, top, left, out_h, out_w, [&](const rows_t* yuv, int i0, int rows) {
-    to_rgb_floats(yuv, yuv + out_w, yuv + 2 * out_w, affine, norm, out + i0 * out_stride, out_stride, rows, out_w);
+  const Isa isa = selected_isa();
+  resize_frame(isa, y, u, v, resize_h, resize_w, top, left, out_h, out_w, [&](const rows_t* yuv, int i0, int rows) {
+    VB_ISA_CALL(isa, to_rgb_floats, (yuv, yuv + out_w, yuv + 2 * out_w, affine, norm, out + i0 * out_stride, out_stride,
+                                     rows, out_w));
   });
 }
 

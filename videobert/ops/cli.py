@@ -20,7 +20,7 @@ def describe_backends() -> str:
     cpu, cuda = compiled_module("_C"), compiled_module("_C_cuda")
     notes = {
         "reference": f"plain PyTorch {torch.__version__}",
-        "cpu": (f"videobert._C, kernel variant {cpu.hkmeans_cpu_isa()}, OpenMP {'on' if cpu.openmp else 'off'}, "
+        "cpu": (f"videobert._C, kernel variant {cpu.cpu_isa()}, OpenMP {'on' if cpu.openmp else 'off'}, "
                 f"{torch.get_num_threads()} threads") if cpu else "videobert._C was not built (install from source with a C++ compiler)",
         "cuda": ("videobert._C_cuda on " + torch.cuda.get_device_name() if available["cuda"]
                  else "videobert._C_cuda built, but no CUDA device" if cuda
@@ -61,7 +61,7 @@ def describe_machine() -> str:
     from videobert.ops.backends import compiled_module
 
     cpu = compiled_module("_C")
-    variant = cpu.hkmeans_cpu_isa() if cpu else "not built"
+    variant = cpu.cpu_isa() if cpu else "not built"
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     return (f"machine: CPU {cpu_model()}, {torch.get_num_threads()} torch threads, kernel variant {variant}; "
             f"GPU {gpu}; torch {torch.__version__}")
