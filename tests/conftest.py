@@ -18,6 +18,15 @@ os.environ.setdefault("VIDEOBERT_TRITON_AUTOTUNE", "0")
 
 import pytest  # noqa: E402
 
+from videobert.features.regions.torchvision_import import import_torchvision  # noqa: E402
+
+# PyPI's torchvision (ActBERT's Faster R-CNN) cannot load its compiled operators beside the CPU torch,
+# and transformers (the BERT reference tests) imports it whenever it is installed: make that import work.
+try:
+    import_torchvision()
+except ImportError:  # no torchvision: nothing to do
+    pass
+
 
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():

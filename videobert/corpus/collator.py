@@ -152,9 +152,14 @@ class MaskingCollator:
         return {key: torch.from_numpy(value) for key, value in batch.items()}
 
     def _select(self, candidates: np.ndarray, seeds: np.ndarray, width: int) -> np.ndarray:
-        """``[B, L]`` bool: ``max(1, round(mask_prob * n))`` random candidates of each row (0 if none)."""
-        count = candidates.sum(axis=1)
-        wanted = np.where((count > 0) & (self.mask_prob > 0), np.maximum(1, np.rint(count * self.mask_prob)), 0)
-        score = np.where(candidates, _uniform(hashed_bits(seeds, width, _SELECT)), 2.0)
-        rank = np.argsort(np.argsort(score, axis=1, kind="stable"), axis=1, kind="stable")
-        return candidates & (rank < wanted[:, None])
+        return select_masked(candidates, seeds, self.mask_prob)
+
+
+def select_masked(candidates: np.ndarray, seeds: np.ndarray, mask_prob: float, purpose: int = _SELECT) -> np.ndarray:
+    """``[B, L]`` bool: ``max(1, round(mask_prob * n))`` random candidates of each row (0 if none),
+    drawn from the rows' ``seeds [B]`` (uint64) for ``purpose`` (other purposes: other draws)."""
+    count = candidates.sum(axis=1)
+    wanted = np.where((count > 0) & (mask_prob > 0), np.maximum(1, np.rint(count * mask_prob)), 0)
+    score = np.where(candidates, _uniform(hashed_bits(seeds, candidates.shape[1], purpose)), 2.0)
+    rank = np.argsort(np.argsort(score, axis=1, kind="stable"), axis=1, kind="stable")
+    return candidates & (rank < wanted[:, None])

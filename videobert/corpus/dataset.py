@@ -43,25 +43,52 @@ from videobert.utils.dist import rank_and_world_size
 _PLAN = 0x504C414E  # a tag that keeps the plan's random stream apart from the examples'
 
 
-class PretrainingDataset(IterableDataset):
+class EpochPosition:
+    """Where a deterministic, resumable example stream stands: ``epoch``, ``start`` (where this
+    iteration begins) and ``_position`` (examples consumed in the epoch), with ``seed`` and
+    ``__len__`` (examples per epoch on this rank) from the dataset. ``state_dict`` /
+    ``load_state_dict`` save and restore it (module docstring)."""
+
+    seed: int
+    epoch: int
+    start: int
+    _position: int
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.start, self._position = epoch, 0, 0
+
+    def state_dict(self, consumed: int | None = None) -> dict:
+        return {"epoch": self.epoch, "position": self._position if consumed is None else consumed, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError(f"state was saved with seed {state['seed']}, this dataset has seed {self.seed}")
+        if not 0 <= state["position"] <= len(self):
+            raise ValueError(f"position {state['position']} is outside the epoch's {len(self)} examples")
+        self.epoch, self.start, self._position = state["epoch"], state["position"], state["position"]
+
+
+class PretrainingDataset(EpochPosition, IterableDataset):
     """Examples ``{"stream", "text_ids", "visual_words", "aligned", "seed"}`` from a corpus split.
 
     ``stream_weights``: probabilities (unnormalised) of text-only, video-only, video-text;
     ``negative_rate``: share of video-text examples whose text comes from another video;
-    ``concat_prob`` / ``max_concat`` / ``max_stride``: augmentation (see ``videobert.corpus.examples``).
+    ``concat_prob`` / ``max_concat`` / ``max_stride``: augmentation (see ``videobert.corpus.examples``);
+    ``with_word_rows``: examples also carry ``"word_rows"``, their words' rows of the split's ``words``.
     """
 
     def __init__(self, corpus_dir: str | os.PathLike, split: str = "train", seed: int = 0,
                  rank: int | None = None, world_size: int | None = None,
                  stream_weights: Sequence[float] = (1.0, 1.0, 1.0), negative_rate: float = 0.5,
                  concat_prob: float = 0.5, max_concat: int = 3, max_stride: int = 5,
-                 epoch_length: int | None = None, worker_block: int = 1, epoch: int = 0, start: int = 0):
+                 epoch_length: int | None = None, worker_block: int = 1, epoch: int = 0, start: int = 0,
+                 with_word_rows: bool = False):
         super().__init__()
         self.corpus_dir, self.split, self.seed = corpus_dir, split, seed
         self.rank, self.world_size = rank_and_world_size(rank, world_size)
         self.corpus = CorpusSplit(corpus_dir, split)
         segment = self.corpus.info["config"].get("words_per_video_segment", 16)
-        self.maker = ExampleMaker(self.corpus, Augmentation(concat_prob, max_concat, max_stride, negative_rate, segment))
+        self.maker = ExampleMaker(self.corpus, Augmentation(concat_prob, max_concat, max_stride, negative_rate, segment), with_word_rows)
         self.units = np.array([self.maker.units(s) for s in range(3)], dtype=np.int64)
         weights = np.asarray(stream_weights, dtype=np.float64)
         if weights.shape != (3,) or np.any(weights < 0):
@@ -78,19 +105,6 @@ class PretrainingDataset(IterableDataset):
     def __len__(self) -> int:
         """Examples per epoch on this rank."""
         return self.epoch_length // self.world_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch, self.start, self._position = epoch, 0, 0
-
-    def state_dict(self, consumed: int | None = None) -> dict:
-        return {"epoch": self.epoch, "position": self._position if consumed is None else consumed, "seed": self.seed}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state.get("seed", self.seed) != self.seed:
-            raise ValueError(f"state was saved with seed {state['seed']}, this dataset has seed {self.seed}")
-        if not 0 <= state["position"] <= len(self):
-            raise ValueError(f"position {state['position']} is outside the epoch's {len(self)} examples")
-        self.epoch, self.start, self._position = state["epoch"], state["position"], state["position"]
 
     def plan(self) -> tuple[np.ndarray, np.ndarray]:
         """This epoch's ``(streams [N] int8, units [N] int64)`` for all positions."""

@@ -36,8 +36,9 @@ class Augmentation:
 class ExampleMaker:
     """Builds example dicts from a memory-mapped split; all randomness comes from the given rng."""
 
-    def __init__(self, corpus: CorpusSplit, augmentation: Augmentation):
+    def __init__(self, corpus: CorpusSplit, augmentation: Augmentation, with_word_rows: bool = False):
         self.corpus, self.aug = corpus, augmentation
+        self.with_word_rows = with_word_rows  # also give "word_rows": the words' rows of corpus.words (ActBERT reads clips there)
         sentences = corpus.sentences
         self.video_text_units = np.flatnonzero(sentences[:, 4] > sentences[:, 3]) if len(sentences) else np.zeros(0, np.int64)
         self.num_videos_with_text = len(np.unique(sentences[:, 0])) if len(sentences) else 0
@@ -75,24 +76,28 @@ class ExampleMaker:
 
     def example(self, stream: int, unit: int, rng: np.random.Generator) -> dict:
         """The example dict of docs/ARCHITECTURE.md (``seed`` is added by the dataset)."""
-        words: list[int] = []
+        rows = range(0)
         text: list[int] = []
         aligned = -100
         if stream == VIDEO_ONLY:
             _, lo, _ = self.corpus.chunks[unit]
             video_hi = self.corpus.videos[self.corpus.chunks[unit, 0], 1]
             stride = self._stride(rng)
-            words = self.corpus.words[lo : min(video_hi, lo + self.aug.words_per_video_segment * stride) : stride].tolist()
+            rows = range(lo, min(video_hi, lo + self.aug.words_per_video_segment * stride), stride)
         else:
             sentence = unit if stream == TEXT_ONLY else int(self.video_text_units[unit])
             first, last = self._sentence_run(sentence, rng)
             text = self._text(first, last)
             if stream == VIDEO_TEXT:
                 lo, hi = self.corpus.sentences[first, 3], self.corpus.sentences[last, 4]
-                words = self.corpus.words[lo:hi : self._stride(rng)].tolist()
+                rows = range(lo, hi, self._stride(rng))
                 aligned = 1
                 if rng.random() < self.aug.negative_rate:
                     negative = self._negative_text(int(self.corpus.sentences[first, 0]), last - first + 1, rng)
                     if negative is not None:
                         text, aligned = negative, 0
-        return {"stream": stream, "text_ids": text, "visual_words": words, "aligned": aligned}
+        words = self.corpus.words[rows.start : rows.stop : rows.step].tolist()
+        example = {"stream": stream, "text_ids": text, "visual_words": words, "aligned": aligned}
+        if self.with_word_rows:
+            example["word_rows"] = list(rows)
+        return example

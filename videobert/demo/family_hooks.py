@@ -15,6 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+    from videobert.demo.config import DemoConfig
     from videobert.demo.pipeline import DemoPipeline
     from videobert.demo.stages import Stage
     from videobert.tasks.scoring import TaskScoring
@@ -26,6 +27,15 @@ ClipTable = dict[str, tuple[np.ndarray, np.ndarray]]
 class DemoHooks:
     # what the family writes in the demo's directory besides the shared outputs (``--fresh`` deletes them)
     outputs: tuple[str, ...] = ()
+
+    def settings(self, config: "DemoConfig") -> dict[str, Any]:
+        """The family's own demo settings (sizes, steps, rates), JSON values: part of the demo's
+        fingerprint, so a rerun with other settings refuses to resume stale stages."""
+        return {}
+
+    def pretrain_description(self, config: "DemoConfig") -> str:
+        """One line for the log: what the ``pretrain`` stage runs."""
+        return f"{config.family}: {config.steps} steps on DeepSpeed ({config.num_ranks} CPU rank(s))"
 
     def extra_stages(self, pipeline: "DemoPipeline") -> list["Stage"]:
         """Stages run after ``corpus`` and before ``pretrain`` (none by default)."""

@@ -69,7 +69,7 @@ class DemoPipeline:
             Stage("visual_words", self.visual_words, f"hierarchical k-means, {c.levels} levels x {c.branching} = {c.num_visual_words} words"),
             Stage("corpus", self.corpus, "transcripts -> sentences -> WordPiece; segments of visual words"),
             *self.hooks.extra_stages(self),
-            Stage("pretrain", self.pretrain, f"{c.family}: {c.steps} steps on DeepSpeed ({c.num_ranks} CPU rank(s))"),
+            Stage("pretrain", self.pretrain, self.hooks.pretrain_description(c)),
             Stage("evaluate", self.evaluate, "zero-shot verb / object classification, alignment and retrieval on the held-out split"),
             Stage("caption", self.caption, f"captioners (s3d, {c.family}, {c.family}+s3d features; {len(c.caption_seeds)} "
                                            "seed(s) each) trained on the training videos' annotations, COCO metrics on the held-out ones"),
@@ -151,22 +151,23 @@ class DemoPipeline:
         """Pretrain ``model`` (its ``family`` picks the model family) on the demo's corpus with the demo's
         settings, on DeepSpeed with ``config.num_ranks`` CPU ranks; ``out`` (default ``pretrain/``),
         ``family_data`` (``TrainConfig.data.family``) and ``settings`` (other ``TrainConfig`` fields,
-        e.g. ``steps``) vary it. Returns the result and the number of ranks; raises when no model was exported."""
+        e.g. ``steps``, ``optimizer``, ``schedule``, ``data``) replace the demo's. Returns the result and
+        the number of ranks; raises when no model was exported."""
         from videobert.train import TrainConfig, launch, pretrain
         from videobert.train.config import DataConfig, OptimizerConfig, ScheduleConfig
 
         c = self.config
         num_ranks = c.num_ranks if (os.cpu_count() or 1) >= c.num_ranks else 1
-        steps = settings.pop("steps", c.steps)
-        config = TrainConfig(
+        steps = settings.get("steps", c.steps)
+        defaults = dict(
             out=str(out or self.run_dir), seed=c.seed, steps=steps, batch_size=c.batch_size, micro_batch_size=c.micro_batch_size,
             deepspeed="zero2", precision="auto", log_every=5, eval_every=0, save_every=steps, keep_checkpoints=1,
             progress=False, data=DataConfig(corpus=str(self.corpus_dir), eval_split="", max_length=c.max_length,
                             stream_weights=list(c.stream_weights), negative_rate=c.negative_rate, mask_prob=c.mask_prob,
                             concat_prob=c.concat_prob, max_stride=c.max_stride, family=dict(family_data or {})),
-            model=model, optimizer=OptimizerConfig(lr=c.lr),
-            schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"), **settings,
+            optimizer=OptimizerConfig(lr=c.lr), schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"),
         )
+        config = TrainConfig(**{**defaults, **settings, "model": model})
         if num_ranks > 1:
             # one thread per rank: two ranks on two cores must not oversubscribe them
             result = launch(config, num_procs=num_ranks, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
@@ -291,7 +292,8 @@ class DemoPipeline:
                 elif path.exists() and path != config_path:
                     path.unlink()
 
-        claim_output(config_path, "demo", dataclasses.asdict(self.config), overwrite=fresh, clear=clear, restart_hint="--fresh")
+        settings = {**dataclasses.asdict(self.config), "family_settings": self.hooks.settings(self.config)}
+        claim_output(config_path, "demo", settings, overwrite=fresh, clear=clear, restart_hint="--fresh")
 
     def run(self, fresh: bool = False) -> dict[str, Any]:
         """Run (or resume) every stage and write ``report.json``; returns the report."""

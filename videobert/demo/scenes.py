@@ -156,3 +156,27 @@ def render_frame(
             draw.line(to_pixels(spoke), fill=marker, width=max(1, side // 24))
     frame.paste(stage, ((width - side) // 2, (height - side) // 2))
     return np.asarray(frame)
+
+
+def object_box(width: int, height: int, shape: str, verb: str, t: float, rest: Placement) -> tuple[float, float, float, float] | None:
+    """The pixel box ``(x1, y1, x2, y2)`` of the object in the frame :func:`render_frame` draws with
+    the same arguments, or ``None`` when it is not visible. An object crossing the stage's edge is
+    drawn twice (it wraps around): the box is that of its larger visible part."""
+    x, y, radius, angle, visible = object_state(verb, t, rest)
+    if not visible:
+        return None
+    side = min(width, height)
+    points = [p for polygon in _outline(shape, radius, angle)[:1] for p in polygon]
+    best, best_area = None, 0.0
+    for dx in (-1.0, 0.0, 1.0):
+        for dy in (-1.0, 0.0, 1.0):
+            x1 = max(0.0, min(x + dx + px for px, _ in points))
+            y1 = max(0.0, min(y + dy + py for _, py in points))
+            x2 = min(1.0, max(x + dx + px for px, _ in points))
+            y2 = min(1.0, max(y + dy + py for _, py in points))
+            if x2 > x1 and y2 > y1 and (x2 - x1) * (y2 - y1) > best_area:
+                best, best_area = (x1, y1, x2, y2), (x2 - x1) * (y2 - y1)
+    if best is None:
+        return None
+    left, top = (width - side) // 2, (height - side) // 2
+    return (left + best[0] * side, top + best[1] * side, left + best[2] * side, top + best[3] * side)

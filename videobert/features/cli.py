@@ -29,6 +29,14 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--seed", type=int, default=0, help="seed (random weights when --weights is absent)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--clips", type=int, metavar="FRAMES",
+                   help="write a clip store instead (videobert.video.clip_store): FRAMES uint8 frames per clip "
+                        "at --size px, on the same clip grid (--clip-frames / --fps s); no S3D, no weights")
+    p.add_argument("--regions", choices=("faster-rcnn",),
+                   help="also detect regions on each clip's middle frame into OUT/regions/ (ActBERT's region stream): "
+                        "torchvision's Faster R-CNN with --detector-weights (or --random-weights)")
+    p.add_argument("--detector-weights", help="torchvision's fasterrcnn_resnet50_fpn COCO state dict (--regions faster-rcnn)")
+    p.add_argument("--max-regions", type=int, default=10, help="regions per clip besides the whole frame (default 10)")
     p.set_defaults(func=_extract)
 
 
@@ -39,6 +47,8 @@ def _extract(args: argparse.Namespace) -> int:
     from .extract import ExtractConfig, extract_features
     from .weights import TORCHVISION_FILE, TORCHVISION_URL
 
+    if args.clips is not None:
+        return _extract_clips(args)
     if bool(args.weights) == args.random_weights:
         raise SystemExit("extract: give --weights FILE (torchvision's S3D_Weights.KINETICS400_V1, "
                          f"{TORCHVISION_FILE}, from {TORCHVISION_URL}) or --random-weights (features for tests only)"
@@ -51,7 +61,25 @@ def _extract(args: argparse.Namespace) -> int:
     # One writer per --out (per shard when ranks share it); a second one is refused at once.
     with lock_directory(args.out, shard_lock_name(*rank_and_world_size(args.rank, args.world_size))):
         summary = extract_features(config)
+        if args.regions:
+            from .regions.cli import extract_regions_for
+            extract_regions_for(args)
     print(f"done {len(summary.done)}, failed {len(summary.failed)}, skipped {len(summary.skipped)}, "
           f"{summary.clips} clips, {summary.clips_per_second:.2f} clips/s")
     # Failures are in the manifest; only a run where nothing succeeded is an error.
+    return 1 if summary.failed and not (summary.done or summary.skipped) else 0
+
+
+def _extract_clips(args: argparse.Namespace) -> int:
+    from videobert.utils.dirlock import lock_directory, shard_lock_name
+    from videobert.utils.dist import rank_and_world_size
+    from videobert.video.clip_store import write_clip_store
+
+    from .clip_loader import list_videos
+
+    rank, world_size = rank_and_world_size(args.rank, args.world_size)
+    with lock_directory(args.out, shard_lock_name(rank, world_size)):
+        summary = write_clip_store(list_videos(args.videos), args.out, args.clips, args.size, args.clip_frames / args.fps,
+                                   backend=args.backend, rank=rank, world_size=world_size, overwrite=args.overwrite)
+    print(f"clip store: done {len(summary.done)}, failed {len(summary.failed)}, skipped {len(summary.skipped)}, {summary.clips} clips")
     return 1 if summary.failed and not (summary.done or summary.skipped) else 0

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # family name -> "module:attribute" of its Family instance (imported on first use)
 FAMILIES = {
     "videobert": "videobert.models.videobert.family:FAMILY",
+    "actbert": "videobert.models.actbert.family:FAMILY",
     "videoprism": "videobert.models.videoprism.family:FAMILY",
 }
 

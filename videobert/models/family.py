@@ -41,6 +41,10 @@ class Family:
     name: str = ""
     config_class: type = object
     model_class: type = object
+    # every scalar the model's forward may return, "loss" first: the trainer averages these over
+    # micro-batches and ranks (one vector, the same order on every rank) and logs them
+    metric_keys: tuple[str, ...] = ("loss",)
+    presets: tuple[str, ...] = ("tiny", "base")  # the config class's preset constructors
 
     # ----- training (videobert.train) ---------------------------------------------------------
     def prepare(self, config: "TrainConfig") -> tuple["ModelConfig", Path | None]:
@@ -62,6 +66,21 @@ class Family:
     def collator(self, config: "TrainConfig", model: "torch.nn.Module") -> Callable[[list[dict[str, Any]]], dict[str, "torch.Tensor"]]:
         """Examples -> a batch of tensors (with ``attention_mask``) for ``model(**batch)``."""
         raise NotImplementedError
+
+    def model_from_settings(self, config: "ModelConfig") -> "torch.nn.Module":
+        """A fresh model of ``config.preset`` with ``config.overrides``, or one initialised from
+        ``config.init_from`` (a ``from_pretrained`` directory, or ``bert:DIR`` for a BERT checkpoint:
+        the model class's ``from_bert(dir, **overrides)``)."""
+        cls = self.model_class
+        if config.init_from.startswith("bert:"):
+            return cls.from_bert(config.init_from[len("bert:"):], **config.overrides)
+        if config.init_from:
+            if config.overrides:
+                raise ValueError("model.overrides cannot change a model loaded with model.init_from (its config.json decides)")
+            return cls.from_pretrained(config.init_from)
+        if config.preset not in self.presets:
+            raise ValueError(f"model.preset must be one of {self.presets} for {self.name}, got {config.preset!r}")
+        return cls(getattr(self.config_class, config.preset)(**config.overrides))
 
     # ----- files ------------------------------------------------------------------------------
     def config_from_dict(self, data: dict[str, Any]) -> Any:

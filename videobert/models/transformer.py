@@ -84,3 +84,19 @@ class Encoder(nn.Module):
         for layer in self.layers:
             hidden = layer(hidden, key_mask)
         return hidden
+
+
+def init_bert_module(module: nn.Module, std: float) -> bool:
+    """BERT's initialisation of one module (for ``model.apply``): normal(0, ``std``) weights of
+    linear, embedding and convolution layers with zero biases, unit LayerNorms. Returns False for
+    any other module, whose own parameters the model initialises."""
+    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv2d)):
+        nn.init.normal_(module.weight, std=std)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+        return True
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+        return True
+    return False

@@ -29,20 +29,22 @@ def plot_zero_shot_per_class(result: dict[str, Any], path: str | os.PathLike, ma
     figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 0.5 * shown + 2), 7), dpi=dpi)
     for ax, slot in zip(axes, ("verb", "object")):
         video = result[slot]["video"]["per_class"]
-        prior = result[slot]["prior"]["per_class"]
+        has_prior = "prior" in result[slot]  # none for prompt-embedding zero-shot
+        bars = [bar for bar in BARS if has_prior or bar[0] == "video"]
         classes = sorted(video, key=lambda c: (-video[c]["count"], c))[:max_classes]
         x = np.arange(len(classes))
-        width = 0.2
-        for i, (report, metric, colour) in enumerate(BARS):
-            source = video if report == "video" else prior
-            ax.bar(x + (i - 1.5) * width, [source[c][metric] for c in classes], width, color=colour,
+        width = 0.8 / len(bars)
+        for i, (report, metric, colour) in enumerate(bars):
+            source = result[slot][report]["per_class"]
+            ax.bar(x + (i - (len(bars) - 1) / 2) * width, [source[c][metric] for c in classes], width, color=colour,
                    label=f"{report} {metric.replace('top', 'top-')}")
         ax.set_xticks(x, [f"{c}\n(n={video[c]['count']})" for c in classes], fontsize=7, rotation=45, ha="right")
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("accuracy")
         overall = result[slot]["video"]
-        ax.set_title(f"{slot}s: top-1 {overall['top1']:.2f}, top-5 {overall['top5']:.2f} "
-                     f"(prior {result[slot]['prior']['top1']:.2f} / {result[slot]['prior']['top5']:.2f})")
+        prior_note = (f" (prior {result[slot]['prior']['top1']:.2f} / {result[slot]['prior']['top5']:.2f})" if has_prior
+                      else f" ({result.get('method', 'prompt-embedding')}: no language prior)")
+        ax.set_title(f"{slot}s: top-1 {overall['top1']:.2f}, top-5 {overall['top5']:.2f}{prior_note}")
         ax.legend(fontsize=7, ncol=4, loc="upper right")
     figure.tight_layout()
     return save_figure(figure, path)

@@ -191,7 +191,8 @@ class _Trainer:
 
     def __init__(self, config: TrainConfig, family: Any, engine: Any, data: RankData, collator: Any, logger: TrainLogger | None,
                  world_size: int):
-        self.config, self.engine, self.data, self.collator, self.logger = config, engine, data, collator, logger
+        self.config, self.family, self.engine, self.data, self.collator = config, family, engine, data, collator
+        self.logger = logger
         self.world_size = world_size
         self.accumulation = engine.gradient_accumulation_steps()
         self.skipped = 0
@@ -233,7 +234,7 @@ class _Trainer:
     def train_step(self, step: int) -> dict[str, float]:
         """One optimizer step (``accumulation`` micro-batches); metrics averaged over all ranks."""
         self.engine.train()
-        sums = MetricSums()
+        sums = MetricSums(self.family.metric_keys)
         index, skipped_in_a_row = 0, 0
         while index < self.accumulation:
             examples = self.data.next_micro_batch(index)
@@ -268,7 +269,7 @@ class _Trainer:
         from each data slot's shard of the held-out split, so the same set on any number of ranks."""
         data = RankData(self._eval_factory, self.engine.global_rank, self.world_size, self.accumulation, self.config.micro_batch_size)
         self.engine.eval()
-        sums = MetricSums()
+        sums = MetricSums(self.family.metric_keys)
         for _ in range(self.config.eval_batches):
             for index in range(self.accumulation):
                 examples = data.next_micro_batch(index)

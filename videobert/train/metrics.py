@@ -12,30 +12,25 @@ from typing import Any
 import torch
 
 from videobert.train.distributed import all_reduce_sum
-from videobert.vocab import STREAM_NAMES
-
-# Every scalar the model may return; an objective absent from a micro-batch is simply not counted.
-METRIC_KEYS = (
-    ("loss", "mlm_loss", "mvm_loss", "alignment_loss", "alignment_accuracy")
-    + tuple(f"mlm_accuracy/{name}" for name in STREAM_NAMES)
-    + tuple(f"mvm_accuracy/{name}" for name in STREAM_NAMES)
-)
 
 
 class MetricSums:
     """Sums and counts of each metric over the micro-batches of a step, then over ranks.
 
+    ``keys``: every scalar the model may return (its family's ``metric_keys``, the same on every
+    rank: they are reduced as one vector); one absent from a micro-batch is simply not counted.
     ``loss`` is the mean of the micro-batch losses: the quantity whose gradient the step applies.
     """
 
-    def __init__(self) -> None:
-        self.values = torch.zeros(len(METRIC_KEYS), dtype=torch.float64)
-        self.counts = torch.zeros(len(METRIC_KEYS), dtype=torch.float64)
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self.values = torch.zeros(len(keys), dtype=torch.float64)
+        self.counts = torch.zeros(len(keys), dtype=torch.float64)
         self.tokens = 0
         self.examples = 0
 
     def add(self, outputs: dict[str, Any], tokens: int, examples: int) -> None:
-        for index, key in enumerate(METRIC_KEYS):
+        for index, key in enumerate(self.keys):
             if key in outputs:
                 self.values[index] += float(outputs[key].detach() if torch.is_tensor(outputs[key]) else outputs[key])
                 self.counts[index] += 1
@@ -46,9 +41,9 @@ class MetricSums:
         """Means over every rank's micro-batches, plus the step's total ``tokens`` and ``examples``."""
         packed = torch.cat([self.values, self.counts, torch.tensor([self.tokens, self.examples], dtype=torch.float64)])
         packed = all_reduce_sum(packed)
-        n = len(METRIC_KEYS)
+        n = len(self.keys)
         values, counts = packed[:n], packed[n:2 * n]
-        result = {key: (values[i] / counts[i]).item() for i, key in enumerate(METRIC_KEYS) if counts[i] > 0}
+        result = {key: (values[i] / counts[i]).item() for i, key in enumerate(self.keys) if counts[i] > 0}
         result["tokens"], result["examples"] = packed[2 * n].item(), packed[2 * n + 1].item()
         return result
 

@@ -85,3 +85,35 @@ def load_config(cls: type[C], path: str | os.PathLike | None = None, overrides: 
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+class JsonConfig:
+    """A model config dataclass's file methods (the families' configs share them): ``replace``,
+    ``to_dict`` / ``from_dict`` and ``to_json`` / ``from_json``; ``model_type`` names it in errors."""
+
+    model_type: str
+
+    def replace(self: C, **overrides: Any) -> C:
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        return from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls: type[C], text_or_path: str | os.PathLike) -> C:
+        """From a JSON string or a path to a JSON file."""
+        text = str(text_or_path)
+        if text.lstrip().startswith("{"):
+            return cls.from_dict(json.loads(text))
+        path = Path(text_or_path)
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, ValueError) as exc:
+            raise ValueError(f"{path}: not a valid {cls.model_type} config: {exc}") from exc

@@ -7,14 +7,10 @@ Configs round-trip through JSON (``to_json`` / ``from_json``) and are what ``con
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from videobert.utils.config import from_dict
+from videobert.utils.config import JsonConfig
 from videobert.vocab import UnifiedVocab
 
 MODEL_TYPE = "videobert"
@@ -30,7 +26,7 @@ class LossWeights:
 
 
 @dataclass
-class VideoBertConfig:
+class VideoBertConfig(JsonConfig):
     text_vocab_size: int = 30522
     num_visual_words: int = 12**4
     hidden_size: int = 768
@@ -91,29 +87,3 @@ class VideoBertConfig:
     def large(cls, **overrides: Any) -> "VideoBertConfig":
         sizes = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
         return cls(**{**sizes, **overrides})
-
-    def replace(self, **overrides: Any) -> "VideoBertConfig":
-        return dataclasses.replace(self, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VideoBertConfig":
-        return from_dict(cls, data)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text_or_path: str | os.PathLike) -> "VideoBertConfig":
-        """From a JSON string or a path to a JSON file."""
-        text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            path = Path(text_or_path)
-            try:
-                text = path.read_text(encoding="utf-8")
-                return cls.from_dict(json.loads(text))
-            except (json.JSONDecodeError, ValueError) as exc:
-                raise ValueError(f"{path}: not a valid videobert config: {exc}") from exc
-        return cls.from_dict(json.loads(text))

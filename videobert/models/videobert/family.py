@@ -12,28 +12,16 @@ from videobert.models.videobert.config import VideoBertConfig
 from videobert.models.videobert.pretraining import VideoBertForPretraining
 from videobert.train.config import ModelConfig, TrainConfig
 from videobert.train.data import DatasetFactory
-
-PRESETS = ("tiny", "base", "large")
-
-
-def build_model(config: ModelConfig) -> torch.nn.Module:
-    """A fresh model of ``config.preset``, or one initialised from ``config.init_from``
-    (a ``from_pretrained`` directory, or ``bert:DIR`` for a BERT checkpoint)."""
-    if config.init_from.startswith("bert:"):
-        return VideoBertForPretraining.from_bert(config.init_from[len("bert:"):], **config.overrides)
-    if config.init_from:
-        if config.overrides:
-            raise ValueError("model.overrides cannot change a model loaded with model.init_from (its config.json decides)")
-        return VideoBertForPretraining.from_pretrained(config.init_from)
-    if config.preset not in PRESETS:
-        raise ValueError(f"model.preset must be one of {PRESETS}, got {config.preset!r}")
-    return VideoBertForPretraining(getattr(VideoBertConfig, config.preset)(**config.overrides))
-
+from videobert.vocab import STREAM_NAMES
 
 class VideoBertFamily(Family):
     name = "videobert"
     config_class = VideoBertConfig
     model_class = VideoBertForPretraining
+    presets = ("tiny", "base", "large")
+    metric_keys = (("loss", "mlm_loss", "mvm_loss", "alignment_loss", "alignment_accuracy")
+                   + tuple(f"mlm_accuracy/{stream}" for stream in STREAM_NAMES)
+                   + tuple(f"mvm_accuracy/{stream}" for stream in STREAM_NAMES))
 
     def prepare(self, config: TrainConfig) -> tuple[ModelConfig, Path | None]:
         """Vocabulary sizes from the corpus, and the visual-word tree whose leaf centroids start the
@@ -43,11 +31,11 @@ class VideoBertFamily(Family):
         return resolve_model_config(config), visual_words_tree(config)
 
     def build_model(self, model_config: ModelConfig, init_file: Path | None, seed: int) -> torch.nn.Module:
-        """``build_model(model_config)`` with its visual-word embeddings started from the tree
+        """``model_from_settings(model_config)`` with its visual-word embeddings started from the tree
         ``init_file``'s leaf centroids (``None``: left as built)."""
         from videobert.models.videobert.from_corpus import init_visual_from_tree
 
-        model = build_model(model_config)
+        model = self.model_from_settings(model_config)
         if init_file is not None:
             init_visual_from_tree(model, init_file, seed)
         return model

@@ -65,7 +65,7 @@ def save_pretrained(model: torch.nn.Module, directory: str | os.PathLike) -> Non
     # the state dict has no duplicates; contiguous copies keep safetensors happy with views.
     tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
     with atomic_path(directory / WEIGHTS_FILE) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "model_type": MODEL_TYPE})
+        save_file(tensors, str(tmp), metadata={"format": "pt", "model_type": model.config.model_type})
     write_text_atomic(directory / CONFIG_FILE, model.config.to_json())
 
 

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from videobert.models.videobert.config import VideoBertConfig
 from videobert.models.videobert.embeddings import VideoBertEmbeddings, VisualWordEmbeddings
-from videobert.models.transformer import Encoder
+from videobert.models.transformer import Encoder, init_bert_module
 from videobert.models.videobert.heads import AlignmentHead, MaskedTokenHead
 from videobert.ops.masked_token_loss import MaskedTokenLoss
 from videobert.vocab import STREAM_NAMES
@@ -37,14 +37,9 @@ class VideoBertForPretraining(nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation: normal(0, initializer_range) weights, zero biases, unit LayerNorms."""
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=std)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, VisualWordEmbeddings) and not module.from_centroids:
+        if init_bert_module(module, std):
+            return
+        if isinstance(module, VisualWordEmbeddings) and not module.from_centroids:
             nn.init.normal_(module.table, std=std)
         elif isinstance(module, MaskedTokenHead) and module.decoder is not None:
             nn.init.normal_(module.decoder, std=std)

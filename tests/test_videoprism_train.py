@@ -1,0 +1,113 @@
+"""VideoPrism through the shared DeepSpeed trainer on the CPU: stage 1 (contrastive, negatives
+gathered across ranks: two gloo ranks match one process holding both ranks' pairs), then stage 2
+from the stage-1 model as its frozen teacher, export, and the task hooks on the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videobert.corpus import CorpusConfig, build_corpus
+from videobert.models import get_family, load_model
+from videobert.models.videoprism import VideoPrismForPretraining
+from videobert.tasks.scoring import task_scoring
+from videobert.text import Cue, WordPieceTokenizer
+from videobert.train import launch, load_train_config, pretrain, read_metrics
+from videobert.video.clip_store import ClipStore, write_clip_store
+from videobert.video.synthetic import write_video
+
+STEPS = 4
+SIZES = ("model.overrides.image_size=16", "model.overrides.patch_size=8", "model.overrides.num_frames=4")
+WORDS = "cut stir pour fold".split()
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    """Six 9 s videos (6 clips of 1.5 s) with three spoken sentences each, a clip store of them
+    (2 frames a clip at 16 px) and their corpus."""
+    root = tmp_path_factory.mktemp("videoprism_run")
+    paths = [write_video(root / f"video{v}.mp4", "libx264", fps=8, frames=72, width=32, height=32, textured=v % 2 == 1)
+             for v in range(6)]
+    write_clip_store(paths, root / "clips", frames_per_clip=2, size=16)
+    store = ClipStore(root / "clips")
+    videos = []
+    for v, video_id in enumerate(store.video_ids):
+        cues = [Cue(3.0 * i, 3.0 * i + 2.5, f"{WORDS[(v + i) % 4]} the {WORDS[i % 4]}.") for i in range(3)]
+        videos.append((video_id, np.arange(6) % 12, store.times(video_id), cues))
+    build_corpus(videos, root / "corpus", CorpusConfig(num_visual_words=12, heldout_fraction=0.0), WordPieceTokenizer())
+    return root / "corpus", root / "clips"
+
+
+def run_config(data, out: Path, *extra: str):
+    corpus, clips = data
+    return load_train_config(None, [
+        "model.family=videoprism", f"data.corpus={corpus}", f"data.family.clips={clips}", "data.eval_split=", f"out={out}",
+        f"steps={STEPS}", "batch_size=8", "optimizer.lr=1e-3", "schedule.warmup_steps=1", "schedule.decay=constant",
+        f"save_every={STEPS}", "eval_every=0", "progress=false", "tensorboard=false", "deepspeed=zero2", *SIZES, *extra])
+
+
+def losses(out: Path) -> list[float]:
+    return [record["loss"] for record in read_metrics(out)]
+
+
+@pytest.fixture(scope="module")
+def stage1(data, tmp_path_factory):
+    """One plain process holding all 8 pairs of a step in one micro-batch."""
+    out = tmp_path_factory.mktemp("stage1")
+    result = pretrain(run_config(data, out, "micro_batch_size=8"))
+    assert result.stopped == "completed" and result.step == STEPS
+    return result
+
+
+def test_stage1_two_ranks_match_one_process_with_the_whole_batch(data, stage1, tmp_path):
+    result = launch(run_config(data, tmp_path, "micro_batch_size=4"), num_procs=2, timeout=240)
+    assert result.stopped == "completed"
+    assert losses(tmp_path) == pytest.approx(losses(Path(stage1.out)), rel=1e-4)
+    # the exported models embed alike (Adam's step on a near-zero gradient may round apart in a weight)
+    theirs, ours = (VideoPrismForPretraining.from_pretrained(r.model_dir).eval() for r in (stage1, result))
+    store = ClipStore(data[1])
+    frames = torch.from_numpy(store.frames(np.arange(8)).reshape(2, 8, 16, 16, 3)[:, ::2].copy())
+    texts = {"text_ids": torch.tensor([[101, 2000, 102]]), "text_mask": torch.ones(1, 3, dtype=torch.long)}
+    with torch.no_grad():
+        torch.testing.assert_close(ours.embed_video(frames), theirs.embed_video(frames), rtol=0, atol=1e-4)
+        torch.testing.assert_close(ours.embed_text(**texts), theirs.embed_text(**texts), rtol=0, atol=1e-4)
+
+
+def test_stage2_distils_the_stage1_model_and_exports_without_it(data, stage1, tmp_path):
+    config = run_config(data, tmp_path, "micro_batch_size=4", f"model.init_from={stage1.model_dir}", "model.overrides.stage=2")
+    config.model.overrides = {"stage": 2, "mask_ratio": 0.5}  # the sizes come from the stage-1 model
+    result = pretrain(config)
+    assert result.stopped == "completed"
+    records = read_metrics(tmp_path)
+    assert records[-1]["loss"] < records[0]["loss"]
+    student = load_model(result.model_dir)
+    teacher = VideoPrismForPretraining.from_pretrained(stage1.model_dir)
+    assert student.config.stage == 2 and student.config.mask_ratio == 0.5
+    saved = load_file(str(Path(result.model_dir) / "model.safetensors"))
+    assert set(saved) == set(student.state_dict())  # the teacher's weights are not the student's
+    # the frozen parts (text tower, temperature) are the stage-1 model's; the encoder moved on
+    torch.testing.assert_close(student.text.projection.weight, teacher.text.projection.weight)
+    torch.testing.assert_close(student.log_logit_scale, teacher.log_logit_scale)
+    assert not torch.equal(student.video.patch_projection.weight, teacher.video.patch_projection.weight)
+    # the family's task hooks read the store's rows
+    hooks = task_scoring(student, None, clips=data[1])
+    store = ClipStore(data[1])
+    videos = [store.rows(i) for i in store.video_ids[:3]]
+    assert hooks.embed_videos(videos).shape == (3, student.config.hidden_size)
+    features = hooks.clip_features(videos)
+    assert [f.shape for f in features] == [(6, student.config.hidden_size)] * 3
+    logits = hooks.pair_logits([[2000, 2001], [2002]], videos, np.array([0, 1]), np.array([2, 0]))
+    assert logits.shape == (2,) and np.all(np.abs(logits) <= float(student.logit_scale) + 1e-6)
+
+
+def test_a_stage2_run_refuses_a_teacher_that_is_not_stage1(data, stage1, tmp_path):
+    config = run_config(data, tmp_path, "model.overrides.stage=2")
+    with pytest.raises(ValueError, match="needs a trained stage-1 model"):
+        get_family("videoprism").prepare(config)
+    bad = run_config(data, tmp_path, "model.overrides.text.vocab_size=99")
+    with pytest.raises(ValueError, match="text_vocab_size=30522 but the model's text tower reads 99"):
+        get_family("videoprism").prepare(bad)
