@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from bench_model import make_batch as videobert_batch
+from timing import training_step
 from videobert.models.actbert import ActBertConfig, ActBertForPretraining
 from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 
@@ -62,16 +63,7 @@ def make_model_and_batch(family: str, size: str) -> tuple[torch.nn.Module, dict[
 
 def make_step(family: str, size: str):
     model, batch = make_model_and_batch(family, size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-
-    def step() -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-
-    return step, int(batch["attention_mask"].sum())
+    return training_step(model, batch), int(batch["attention_mask"].sum())
 
 
 @pytest.mark.parametrize("size", list(SIZES))

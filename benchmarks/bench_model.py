@@ -15,6 +15,7 @@ import time
 import pytest
 import torch
 
+from timing import training_step
 from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 
 LENGTH = 128
@@ -48,17 +49,7 @@ def make_step(size: str, head_backend: str = "auto"):
     torch.manual_seed(0)
     config = factory(head_backend=head_backend)
     model = VideoBertForPretraining(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    batch = make_batch(config, batch_size)
-
-    def step() -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-
-    return step, batch_size * LENGTH
+    return training_step(model, make_batch(config, batch_size)), batch_size * LENGTH
 
 
 @pytest.mark.parametrize("size", list(CASES))

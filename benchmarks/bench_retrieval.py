@@ -14,12 +14,12 @@ for a table (``VIDEOBERT_BENCH_FULL=1``: more pairs).
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
 import torch
 
+from timing import best_seconds
 from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.models.videobert.pairs import PairTables
 from videobert.models.videobert.scoring import VideoBertScoring
@@ -110,16 +110,6 @@ def test_two_tower(benchmark, size):
     benchmark.extra_info["queries"] = queries
     if benchmark.stats:
         benchmark.extra_info["queries_per_s"] = queries / benchmark.stats.stats.min
-
-
-def best_seconds(run, rounds: int = 2) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 if __name__ == "__main__":

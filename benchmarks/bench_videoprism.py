@@ -13,13 +13,13 @@ Run: ``pytest benchmarks/bench_videoprism.py`` or ``python benchmarks/bench_vide
 from __future__ import annotations
 
 import os
-import time
 from typing import Callable
 
 import numpy as np
 import pytest
 import torch
 
+from timing import best_seconds
 from videobert.models.videoprism import VideoPrismConfig, VideoPrismForPretraining
 from videobert.models.videoprism.collator import VideoPrismCollator
 
@@ -94,16 +94,6 @@ def test_training_step(benchmark, size, stage):
     step, clips = make_step(size, stage)
     benchmark.pedantic(step, rounds=2, iterations=1, warmup_rounds=1)
     benchmark.extra_info["clips_per_s"] = clips / benchmark.stats.stats.min
-
-
-def best_seconds(run: Callable[[], object], rounds: int = 2) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 if __name__ == "__main__":
