@@ -1,4 +1,6 @@
-"""Whole-model training step (forward, backward, AdamW step) of VideoBertForPretraining on CPU: tokens/s.
+"""Whole-model training step (forward, backward, AdamW step) of VideoBertForPretraining on CPU: tokens/s
+and model FLOP utilisation (MFU: the step's model FLOPs per second over a float32 2048^3
+``torch.matmul`` measured in the same run; model FLOPs from ``training_step_flops``).
 
 A synthetic collated batch (see docs/ARCHITECTURE.md): video-text sequences of 128 tokens, half
 text, half visual words, 15% masked, alignment labels. Configs: ``tiny`` (batch 32) and ``base``
@@ -10,13 +12,13 @@ Run: ``pytest benchmarks/bench_model.py`` or ``python benchmarks/bench_model.py`
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import torch
 
-from timing import training_step
+from timing import best_seconds, matmul_flops_per_s, training_step
 from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert.flops import training_step_flops
 
 LENGTH = 128
 FULL = os.environ.get("VIDEOBERT_BENCH_FULL") == "1"
@@ -45,36 +47,36 @@ def make_batch(config: VideoBertConfig, batch: int, seed: int = 0) -> dict[str, 
 
 
 def make_step(size: str, head_backend: str = "auto"):
+    """(step function, tokens per step, model FLOPs per step) for a config and heads backend."""
     factory, batch_size = CASES[size]
     torch.manual_seed(0)
     config = factory(head_backend=head_backend)
     model = VideoBertForPretraining(config).train()
-    return training_step(model, make_batch(config, batch_size)), batch_size * LENGTH
+    batch = make_batch(config, batch_size)
+    return training_step(model, batch), batch_size * LENGTH, training_step_flops(config, batch)
 
 
 @pytest.mark.parametrize("size", list(CASES))
 def test_training_step(benchmark, size):
-    step, tokens = make_step(size)
-    benchmark.extra_info["tokens_per_step"] = tokens
+    peak = matmul_flops_per_s()
+    step, tokens, flops = make_step(size)
+    benchmark.extra_info.update(tokens_per_step=tokens, model_flops_per_step=flops, matmul_gflops=peak / 1e9)
     benchmark.pedantic(step, rounds=2, iterations=1, warmup_rounds=1)
-    benchmark.extra_info["tokens_per_s"] = tokens / benchmark.stats.stats.min
+    seconds = benchmark.stats.stats.min
+    benchmark.extra_info.update(tokens_per_s=tokens / seconds, mfu=flops / seconds / peak)
 
 
 if __name__ == "__main__":
     from videobert.ops.cli import describe_machine
 
     print(describe_machine())
-    print(f"torch threads {torch.get_num_threads()}, sequence length {LENGTH}")
-    print("| config | heads | batch | step (s) | tokens/s |")
-    print("|---|---|---|---|---|")
+    peak = matmul_flops_per_s()
+    print(f"torch threads {torch.get_num_threads()}, sequence length {LENGTH}, matmul 2048^3 fp32 {peak / 1e9:.1f} GFLOP/s")
+    print("| config | heads | batch | step (s) | tokens/s | model GFLOP/s | MFU (of matmul) |")
+    print("|---|---|---|---|---|---|---|")
     for size in CASES:
         for backend in ("auto", "reference"):
-            step, tokens = make_step(size, backend)
-            step()  # warm-up
-            times = []
-            for _ in range(2):
-                start = time.perf_counter()
-                step()
-                times.append(time.perf_counter() - start)
-            seconds = min(times)
-            print(f"| {size} | {'fused' if backend == 'auto' else 'reference'} | {tokens // LENGTH} | {seconds:.3f} | {tokens / seconds:.0f} |")
+            step, tokens, flops = make_step(size, backend)
+            seconds = best_seconds(step)
+            print(f"| {size} | {'fused' if backend == 'auto' else 'reference'} | {tokens // LENGTH} | {seconds:.3f} | "
+                  f"{tokens / seconds:.0f} | {flops / seconds / 1e9:.1f} | {flops / seconds / peak:.0%} |")

@@ -31,3 +31,10 @@ def training_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], lr: fl
         return float(loss.detach())
 
     return step
+
+
+def matmul_flops_per_s(size: int = 2048, rounds: int = 10) -> float:
+    """FLOP/s of a ``size``-cubed float32 ``torch.matmul`` on the CPU, best of ``rounds``: the
+    practical peak that kernels and training steps are compared with (in the same run)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2.0 * size**3 / best_seconds(lambda: a @ b, rounds)

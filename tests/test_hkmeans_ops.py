@@ -77,6 +77,7 @@ def test_every_cpu_isa_variant_matches_reference(cpu_isa):
         x = features_near(tree, n)
         assert torch.equal(assign(x, tree, levels, branching, "cpu", "cpu"), reference(x, tree, levels, branching))
     test_ties_go_to_the_lower_index("cpu", "cpu")
+    test_rows_holding_nan_or_inf_get_minus_one("cpu", "cpu")
 
 
 def test_forcing_an_unknown_isa_variant_is_a_clear_error(monkeypatch):
@@ -120,6 +121,30 @@ def test_ties_go_to_the_lower_index(backend, device):
     assert not (path[:, 0] == 9).any()
     assert (path[-4:-1, 1] == 3 * branching + 5).all() and path[-1, 1] == 3 * branching
     assert not torch.isin(path[:, 1], torch.tensor([3 * branching + 7, 3 * branching + 11])).any()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # Triton's interpreter on row 90
+@pytest.mark.parametrize("backend,device", [backend_on("reference", "cpu"), *ASSIGN_CASES])
+def test_rows_holding_nan_or_inf_get_minus_one(backend, device):
+    """Every level of a row with NaN, +inf or -inf (also inf and -inf together, which cancel in a
+    sum) is -1; a finite row whose float32 dot products overflow keeps a real path, and every
+    other row is the reference's."""
+    levels, branching, dim = 3, 12, 100
+    tree = make_tree(levels, branching, dim)
+    x = features_near(tree, 120)
+    x[5, 3] = float("nan")
+    x[17, 0] = float("inf")
+    x[40, -1] = float("-inf")
+    x[41, 0], x[41, 1] = float("inf"), float("-inf")
+    x[90] = 3e37  # finite; x.c overflows float32
+    bad = torch.zeros(120, dtype=torch.bool)
+    bad[[5, 17, 40, 41]] = True
+    got = assign(x, tree, levels, branching, backend, device)
+    assert torch.equal((got == -1).all(dim=1), bad)
+    assert (got[~bad] >= 0).all()
+    good = ~bad
+    good[90] = False
+    assert torch.equal(got[good], reference(x[good], tree, levels, branching))
 
 
 @pytest.mark.parametrize("backend,device", ASSIGN_CASES)

@@ -96,6 +96,21 @@ def test_backward_reaches_every_parameter_and_omits_absent_objectives():
     assert not missing, f"parameters without gradient: {missing}"
 
 
+def test_training_step_flops_count_the_matmuls_torch_counts():
+    """The MFU numerator against torch's FLOP counter on one forward + backward (heads in plain
+    PyTorch, which the counter can see into; the one sequence of the batch has no padding)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from videobert.models.videobert.flops import training_step_flops
+
+    model = tiny(head_backend="reference")
+    batch = {name: value[:1] for name, value in make_batch(model.config.vocab).items()}
+    assert bool(batch["attention_mask"].all())
+    with FlopCounterMode(display=False) as counter:
+        model(**batch)["loss"].backward()
+    assert counter.get_total_flops() == pytest.approx(training_step_flops(model.config, batch), rel=1e-3)
+
+
 def test_fused_heads_train_like_the_reference_heads():
     fused, reference = tiny(head_backend="cpu"), tiny(head_backend="reference")
     reference.load_state_dict(fused.state_dict())

@@ -98,6 +98,15 @@ def test_assign_tensor_backends_agree(tree, data, backend, device):
     assert torch.equal(ids.cpu(), torch.from_numpy(tree.assign(data[:300])))
 
 
+def test_a_bad_row_is_named_by_its_place_in_the_whole_matrix(tree, data, monkeypatch):
+    monkeypatch.setattr(tree, "chunk_rows", 16)  # the bad row sits in the fifth chunk
+    bad = data[:100].copy()
+    bad[77, 0] = -np.inf
+    for features in (bad, torch.from_numpy(bad)):
+        with pytest.raises(ValueError, match="features row 77 contains NaN or inf"):
+            tree.assign(features)
+
+
 def test_bad_inputs(tree, data):
     bad = data[:10].copy()
     bad[7, 3] = np.nan

@@ -9,9 +9,8 @@ warm-up steps. The loss heads run the op's default backend on CUDA (Triton). Thi
 step, not the DeepSpeed trainer's (DeepSpeed is usually absent where this runs; its overhead on one
 GPU with ZeRO-1/2 is the optimizer's sharding bookkeeping).
 
-FLOPs per step (forward + backward = 3x forward): 6 x (encoder matmul parameters) per token,
-12 x layers x hidden x length per token for attention scores and values, and 6 x (H^2 + V x H) per
-masked token for each head (transform + decoder, computed on masked rows only).
+FLOPs per step: ``videobert.models.videobert.flops.training_step_flops`` (the model's matmuls,
+forward + backward).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import torch
 from gpu_common import device, matmul_peak_flops, peak_memory_bytes, piece_main, time_call
 from videobert.corpus.collator import MaskingCollator
 from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
+from videobert.models.videobert.flops import training_step_flops
 from videobert.vocab import TEXT_ONLY, VIDEO_ONLY, VIDEO_TEXT, UnifiedVocab
 
 
@@ -36,17 +36,6 @@ def examples(count: int, max_tokens: int, vocab: UnifiedVocab, seed: int = 0) ->
         out.append({"stream": stream, "text_ids": text, "visual_words": video,
                     "aligned": 1 if stream == VIDEO_TEXT else -100, "seed": seed * 100_000 + i})
     return out
-
-
-def step_flops(config: VideoBertConfig, batch: dict) -> float:
-    hidden, layers = config.hidden_size, config.num_hidden_layers
-    per_layer = 4 * hidden * hidden + 2 * hidden * config.intermediate_size  # Q, K, V, output; feed-forward
-    tokens = float(batch["attention_mask"].sum())
-    length = batch["input_ids"].shape[1]
-    flops = 6.0 * layers * per_layer * tokens + 12.0 * layers * hidden * length * tokens
-    for labels, vocab in ((batch["mlm_labels"], config.text_vocab_size), (batch["mvm_labels"], config.num_visual_words)):
-        flops += 6.0 * float((labels != -100).sum()) * (hidden * hidden + vocab * hidden)
-    return flops
 
 
 def measure(args) -> dict:
@@ -80,7 +69,7 @@ def measure(args) -> dict:
     seconds = time_call(step, dev, repeats=8)
     peak_bytes = peak_memory_bytes(step, dev)
     tokens = int(batch["attention_mask"].sum())
-    flops = step_flops(config, batch)
+    flops = training_step_flops(config, batch)
     peak = matmul_peak_flops(dtype, dev, 256 if args.smoke else 8192)
     return {"model": "tiny" if args.smoke else "base", "device": str(dev), "dtype": str(dtype).removeprefix("torch."),
             "batch": batch_size, "length": int(batch["input_ids"].shape[1]), "tokens_per_step": tokens,

@@ -11,6 +11,7 @@ namespace videobert {
 
 // path[i*levels + l] = index within level l of the node vector i reaches at level l (the leaf id at
 // l = levels-1). At each level the child with the smallest ||c||^2 - 2 x.c wins (ties: lower index).
+// A row of x holding NaN or inf gets -1 at every level.
 // x: [n, d] float32 with row stride ldx (elements); centroid_norms: ||c||^2 per centroid row.
 void hkmeans_assign_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const float* centroids,
                         const float* centroid_norms, int levels, int branching, int64_t* path,

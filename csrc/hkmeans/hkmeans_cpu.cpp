@@ -19,6 +19,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -121,10 +122,12 @@ VB_INLINE void dot_children_upto(int rows, const float* const* x, const float* c
 }
 
 // Scores of one tile: `rows` vectors x[0..rows) against the `branching` children starting at `cent`;
-// best[r] = index of the child with the smallest ||c||^2 - 2 x.c (strict <: ties keep the lower index).
+// best[r] = index of the child with the smallest ||c||^2 - 2 x.c (strict <: ties keep the lower index);
+// finite[r] = whether that smallest score is a finite number. A NaN or inf in x makes every dot
+// product non-finite (inf * 0 is NaN), so its best score is too: finite[r] is false for every bad row.
 template <Isa I>
 VB_INLINE void best_children(const float* const* x, int rows, const float* cent, const float* norms,
-                             int branching, int64_t d, float* dots, int* best) {
+                             int branching, int64_t d, float* dots, int* best, bool* finite) {
   dot_children_upto<typename Tile<I>::V, Tile<I>::R, Tile<I>::C>(rows, x, cent, branching, d, dots);
   for (int r = 0; r < rows; ++r) {
     int arg = 0;
@@ -134,6 +137,7 @@ VB_INLINE void best_children(const float* const* x, int rows, const float* cent,
       if (score < best_score) best_score = score, arg = c;
     }
     best[r] = arg;
+    finite[r] = std::isfinite(best_score);
   }
 }
 
@@ -145,6 +149,7 @@ struct Descent {
   const int64_t* level_offset;  // first row of each level
   int levels, branching;
   int64_t* path;
+  uint8_t* suspect;  // per vector: 1 where a best score was not finite (see mark_bad_rows)
 
   int64_t node(int64_t i, int level) const { return level < 0 ? 0 : path[i * levels + level]; }
 };
@@ -171,8 +176,14 @@ VB_INLINE void descend_block_impl(const Descent& t, const int64_t* ids, int64_t 
       const float* x[kRows];
       for (int r = 0; r < rows; ++r) x[r] = t.x + keys[begin + r].second * t.ldx;
       int best[kRows];
-      best_children<I>(x, rows, level_cent + parent * B * t.d, level_norms + parent * B, B, t.d, dots.data(), best);
-      for (int r = 0; r < rows; ++r) t.path[keys[begin + r].second * t.levels + level] = parent * B + best[r];
+      bool finite[kRows];
+      best_children<I>(x, rows, level_cent + parent * B * t.d, level_norms + parent * B, B, t.d, dots.data(), best,
+                       finite);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t i = keys[begin + r].second;
+        t.path[i * t.levels + level] = parent * B + best[r];
+        if (!finite[r]) t.suspect[i] = 1;
+      }
       begin += rows;
     }
   }
@@ -181,6 +192,19 @@ VB_INLINE void descend_block_impl(const Descent& t, const int64_t* ids, int64_t 
 VB_ISA_VARIANTS(descend_block, (const Descent& t, const int64_t* ids, int64_t count, int first, int last,
                                 std::vector<std::pair<int64_t, int64_t>>& keys, std::vector<float>& dots),
                 (t, ids, count, first, last, keys, dots))
+
+// Rows holding NaN or inf get -1 at every level: the callers' sign of bad input, found without a
+// pass of its own over the matrix (an element-wise check costs 3.5x the descent, a row-sum check
+// 12% of it). Only the suspects, rows whose best score was not finite at some level, are read
+// again; a suspect can also be a finite row whose float32 dot products overflow, and keeps its path.
+void mark_bad_rows(const Descent& t, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!t.suspect[i]) continue;
+    const float* row = t.x + i * t.ldx;
+    if (std::all_of(row, row + t.d, [](float v) { return std::isfinite(v); })) continue;
+    std::fill(t.path + i * t.levels, t.path + (i + 1) * t.levels, int64_t{-1});
+  }
+}
 
 constexpr int64_t kBlockBytes = 512 << 10;  // vectors descended together: half of a 1 MiB L2
 constexpr int64_t kRowsPerNode = 8;  // least expected vectors per node at a stage's last level
@@ -194,7 +218,8 @@ void hkmeans_assign_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const
   if (num_threads <= 0) num_threads = omp_get_max_threads();
   std::vector<int64_t> level_offset(levels + 1, 0);
   for (int l = 0; l < levels; ++l) level_offset[l + 1] = level_offset[l] + ipow(branching, l + 1);
-  const Descent tree{x, d, ldx, centroids, centroid_norms, level_offset.data(), levels, branching, path};
+  std::vector<uint8_t> suspect(n, 0);
+  const Descent tree{x, d, ldx, centroids, centroid_norms, level_offset.data(), levels, branching, path, suspect.data()};
 
   // A stage is as many levels as a block can descend while its last level still gives each node
   // about kRowsPerNode vectors (mostly full tiles): 2 levels for 12 children and D=1024 (128-vector
@@ -231,6 +256,7 @@ void hkmeans_assign_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const
         VB_ISA_CALL(isa, descend_block, (tree, order.data() + items[b], items[b + 1] - items[b], first, last, keys, dots));
     }
   }
+  mark_bad_rows(tree, n);
 }
 
 void centroid_update_cpu(const float* x, int64_t n, int64_t d, int64_t ldx, const int64_t* labels,

@@ -17,6 +17,7 @@ from videobert.ops.hkmeans_reference import (
     centroid_update_reference,
     hkmeans_assign_reference,
     level_offsets,
+    mark_bad_rows,
 )
 
 ASSIGN_BACKENDS = ("reference", "cpu", "triton", "cuda")
@@ -39,7 +40,9 @@ def hkmeans_assign(
     rows n*branching ... n*branching+branching-1 of level l); centroid_norms [R] float32 = ||c||^2
     (computed when None; pass them to avoid recomputing). Returns path [N, levels] int64: the node
     index within each level; path[:, -1] is the leaf id in [0, branching**levels). At each level
-    the nearest child (squared Euclidean distance) wins; ties go to the lower index.
+    the nearest child (squared Euclidean distance) wins; ties go to the lower index. A row holding
+    NaN or inf gets -1 at every level (the C++ kernel finds them without a pass of its own over
+    the matrix; callers that must refuse such rows look at ``path[:, 0] < 0``).
     """
     _check_tree(features, centroids, levels, branching)
     if centroid_norms is None:
@@ -166,7 +169,8 @@ def _hkmeans_assign_op(
     if backend == "triton":
         from videobert.ops.triton.hkmeans import hkmeans_assign_triton
 
-        return hkmeans_assign_triton(features, centroids, centroid_norms, levels, branching)
+        # on the GPU an element-wise check is a small cost beside the descent
+        return mark_bad_rows(features, hkmeans_assign_triton(features, centroids, centroid_norms, levels, branching))
     n, d = features.shape
     path = torch.empty(n, levels, dtype=torch.int64, device=features.device)
     if n == 0:
@@ -187,7 +191,7 @@ def _hkmeans_assign_op(
                 centroid_norms.data_ptr(), levels, branching, path.data_ptr(),
                 torch.cuda.current_stream(features.device).cuda_stream,
             )
-        return path
+        return mark_bad_rows(features, path)
     raise ValueError(f"unknown backend {backend!r}")
 
 

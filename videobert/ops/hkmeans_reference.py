@@ -33,7 +33,7 @@ def hkmeans_assign_reference(
     centroid_norms [R] float32 = ||c||^2. Returns path [N, levels] int64: path[:, l] is the node
     index within level l, so path[:, -1] is the leaf id in [0, branching**levels).
     "Nearest" minimises ||c||^2 - 2 x.c (= ||x - c||^2 - ||x||^2); ties go to the lower index
-    (torch.argmin returns the first minimum).
+    (torch.argmin returns the first minimum). A row holding NaN or inf gets -1 at every level.
     """
     offsets = level_offsets(levels, branching)
     path = torch.empty(features.shape[0], levels, dtype=torch.int64, device=features.device)
@@ -47,6 +47,12 @@ def hkmeans_assign_reference(
             scores = centroid_norms[rows] - 2.0 * dots
             node = node * branching + scores.argmin(dim=1)
             path[start : start + chunk_rows, level] = node
+    return mark_bad_rows(features, path)
+
+
+def mark_bad_rows(features: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+    """``path`` with -1 at every level of the rows of ``features`` that hold NaN or inf."""
+    path[~torch.isfinite(features).all(dim=1)] = -1
     return path
 
 

@@ -152,7 +152,7 @@ class HierarchicalKMeans:
             if level + 1 < self.levels:
                 self.centroids = centroids
                 self._device_cache.clear()
-                node_of_point = self._descend(features, levels=level + 1, check=False)[:, -1].numpy()
+                node_of_point = self._descend(features, levels=level + 1)[:, -1].numpy()
         bar.close()
         self.set_centroids(centroids)
         elapsed = time.perf_counter() - started
@@ -193,16 +193,19 @@ class HierarchicalKMeans:
         result = path if return_path else path[:, -1]
         return result.numpy() if is_numpy else result
 
-    def _descend(self, features, levels: int, backend: str = "auto", check: bool = True) -> torch.Tensor:
-        """path [N, levels] int64 through the first ``levels`` levels, chunk by chunk."""
+    def _descend(self, features, levels: int, backend: str = "auto") -> torch.Tensor:
+        """path [N, levels] int64 through the first ``levels`` levels, chunk by chunk; a row
+        holding NaN or inf is a ValueError naming it (the op marks such rows -1)."""
         device = features.device if isinstance(features, torch.Tensor) else torch.device("cpu")
         centroids, norms = self._on_device(device)
         rows = level_offsets(self.levels, self.branching)[levels]
         path = torch.empty(features.shape[0], levels, dtype=torch.int64, device=device)
-        for start, chunk in iter_chunks(features, self.chunk_rows, check):
-            path[start : start + chunk.shape[0]] = hkmeans_assign(
-                chunk, centroids[:rows], levels, self.branching, norms[:rows], backend=backend
-            )
+        for start, chunk in iter_chunks(features, self.chunk_rows, check=False):
+            chunk_path = hkmeans_assign(chunk, centroids[:rows], levels, self.branching, norms[:rows], backend=backend)
+            bad = (chunk_path[:, 0] < 0).nonzero()
+            if bad.numel():
+                raise ValueError(f"features row {start + int(bad[0])} contains NaN or inf")
+            path[start : start + chunk.shape[0]] = chunk_path
         return path
 
     def _on_device(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
