@@ -24,11 +24,12 @@ const char* isa_name(Isa isa) {
     default: return "baseline (x86-64)";
   }
 #else
-  // one code generation for all variants (compiler flags): only the kernels' blocking differs
+  // one code generation for all variants (the compiler's flags: -march=native, or a non-x86 target):
+  // only the kernels' blocking differs
   switch (isa) {
-    case Isa::kAvx512: return "avx512 blocking (native build)";
-    case Isa::kAvx2: return "avx2 blocking (native build)";
-    default: return "baseline blocking (native build)";
+    case Isa::kAvx512: return "avx512 blocking (single-ISA build)";
+    case Isa::kAvx2: return "avx2 blocking (single-ISA build)";
+    default: return "baseline blocking (single-ISA build)";
   }
 #endif
 }

@@ -139,6 +139,25 @@ def test_every_parameter_gets_a_gradient_without_labels(config):
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
 
 
+def test_a_misspelt_batch_key_is_refused(model, config):
+    batch = make_batch(config)
+    batch["region_labeled"] = batch.pop("region_labelled")  # else the object loss would quietly be 0
+    with pytest.raises(ValueError, match=r"unknown batch keys \['region_labeled'\]"):
+        model(**batch)
+
+
+def test_object_log_probs_are_normalised_in_float32(model, config):
+    hidden = torch.randn(4, config.hidden_size)
+    low = ActBertForPretraining(config).to(torch.bfloat16).eval()
+    low.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        log_probs = low.object_log_probs(hidden.bfloat16())
+        head = low.object_head
+        logits = head.decoder(head.norm(F.gelu(head.dense(hidden.bfloat16()))))
+    assert log_probs.dtype == torch.float32  # not a bf16 log_softmax cast up afterwards
+    torch.testing.assert_close(log_probs, F.log_softmax(logits.float(), dim=-1), rtol=0, atol=0)
+
+
 def test_save_and_from_pretrained_round_trip(model, config, tmp_path):
     model.save_pretrained(tmp_path)
     again = ActBertForPretraining.from_pretrained(tmp_path).eval()

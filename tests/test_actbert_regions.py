@@ -93,6 +93,40 @@ def test_faster_rcnn_with_random_weights_through_the_detector_interface(demo_vid
         extract_regions(root / "videos", root / "features", SceneDetector(root / "scripts.json"), tmp_path)
 
 
+class BlankDetector:
+    """No boxes, a constant whole-frame feature: the cheapest detector (for the plumbing)."""
+
+    name, class_names, feature_dim, settings = "blank", ["background", "thing"], 4, {}
+
+    def detect(self, frame, video_id, time):
+        from videobert.features.regions import Detections
+
+        return Detections(np.zeros((0, 4)), np.zeros((0, 4)), np.zeros((0, 2)), np.ones(4))
+
+
+def test_ranks_share_the_videos_as_extraction_does_and_a_failed_video_is_left_out(demo_video, tmp_path):
+    import shutil
+
+    root, script, times = demo_video
+    videos, features = tmp_path / "videos", tmp_path / "features"
+    videos.mkdir()
+    for video_id in ("a", "b", "c", "d"):
+        shutil.copy(root / "videos" / script.file_name, videos / f"{video_id}.mp4")
+    (videos / "c.mp4").write_bytes(b"not a video")
+    for video_id in ("a", "b", "c"):  # d has no features (its S3D extraction failed): passed over
+        write_video_features(features, video_id, np.ones((len(times), 8), np.float32), times)
+    # rank r of 2 takes videos r, r + 2 of [a, b, c, d], as S3D extraction shards the same list
+    first = extract_regions(videos, features, BlankDetector(), rank=0, world_size=2)
+    second = extract_regions(videos, features, BlankDetector(), rank=1, world_size=2)
+    assert (first["done"], list(first["failed"]), second) == (1, ["c"], {"done": 1, "skipped": 0, "failed": {}})
+    regions = features / "regions"
+    assert sorted(p.name for p in regions.glob("manifest*")) == ["manifest.rank00000-of-00002.jsonl",
+                                                                 "manifest.rank00001-of-00002.jsonl"]
+    assert "c" in (regions / "manifest.rank00000-of-00002.jsonl").read_text()
+    store = ClipStore([features])  # c's failure is in rank 0's manifest: left out, the rest read
+    assert store.video_ids == ["a", "b"] and store.skipped_videos == ["c"]
+
+
 def test_stand_in_detector_boxes_the_drawn_object_and_reads_its_pixels(demo_video):
     root, script, times = demo_video
     detector = SceneDetector(root / "scripts.json")

@@ -22,6 +22,9 @@ def scoring(tmp_path_factory):
     model = ActBertForPretraining(ActBertConfig.tiny(text_vocab_size=tokenizer.vocab_size, num_actions=4, max_clips=8,
                                                      num_object_classes=len(CLASSES), action_feature_dim=ACTION_DIM,
                                                      region_feature_dim=REGION_DIM))
+    # a fresh model's matching logits are ~4e-4, as small as float rounding: order-1 logits let a
+    # comparison of the wrong pair fail
+    torch.nn.init.normal_(model.matching_head.classifier.weight, std=1.0)
     return ActBertScoring(model, tokenizer, store, batch_size=2)
 
 
@@ -42,10 +45,11 @@ def test_pair_logits_do_not_depend_on_batching(scoring):
     t, v = np.array([0, 1, 1, 0]), np.array([0, 0, 1, 1])
     logits = scoring.pair_logits(texts, videos, t, v)
     with torch.no_grad():
-        one = scoring.model.matching_logits(scoring.model.encode(**scoring._batch([(texts[1], videos[0])])).text)
-    assert logits[2] == pytest.approx(float(one[0]), abs=1e-4)  # other padding: float rounding only
+        one = scoring.model.matching_logits(scoring.model.encode(**scoring._batch([(texts[1], videos[1])])).text)
+    assert abs(logits).min() > 0.05 and len(set(np.round(logits, 3))) == 4  # the four pairs are told apart
+    assert logits[2] == pytest.approx(float(one[0]), rel=1e-4)  # pair 2 is (text 1, video 1); other padding: rounding only
     wide = ActBertScoring(scoring.model, scoring.tokenizer, store, batch_size=128)
-    np.testing.assert_allclose(wide.pair_logits(texts, videos, t, v), logits, atol=1e-4)
+    np.testing.assert_allclose(wide.pair_logits(texts, videos, t, v), logits, rtol=1e-4)
 
 
 def test_two_towers_and_clip_features(scoring):

@@ -202,6 +202,11 @@ def test_bad_inputs_are_clear_errors():
         hkmeans_assign(torch.randn(3, 8).double(), tree, 2, 4)
     with pytest.raises(ValueError, match="unknown backend"):
         hkmeans_assign(torch.randn(3, 8), tree, 2, 4, backend="gpu")
+    if AVAILABLE["cpu"]:
+        points = torch.randn(6, 8)
+        points[4, 2] = float("nan")
+        with pytest.raises(ValueError, match="points row 4 contains NaN or inf"):
+            LloydStepCPU(points, 3)
 
 
 def test_fake_tensor_shapes():

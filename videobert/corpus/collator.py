@@ -130,8 +130,8 @@ class MaskingCollator:
         attention_mask = (pos < lengths[:, None]).astype(np.int64)
         token_type_ids = (has_video[:, None] & (pos >= 1 + n_text[:, None]) & (pos < lengths[:, None])).astype(np.int64)
 
-        selected_text = self._select(is_text, seeds, width)
-        selected_video = self._select(is_video, seeds, width)
+        selected_text = select_masked(is_text, seeds, self.mask_prob)
+        selected_video = select_masked(is_video, seeds, self.mask_prob)
         labelled = (aligned != 0)[:, None]  # misaligned pairs: masked, but unlabelled (module docstring)
         mlm_labels = np.where(selected_text & labelled, ids, IGNORE)
         mvm_labels = np.where(selected_video & labelled, ids - vocab.visual_offset, IGNORE)
@@ -150,9 +150,6 @@ class MaskingCollator:
         batch = {"input_ids": ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask,
                  "mlm_labels": mlm_labels, "mvm_labels": mvm_labels, "alignment_labels": aligned, "stream": streams}
         return {key: torch.from_numpy(value) for key, value in batch.items()}
-
-    def _select(self, candidates: np.ndarray, seeds: np.ndarray, width: int) -> np.ndarray:
-        return select_masked(candidates, seeds, self.mask_prob)
 
 
 def select_masked(candidates: np.ndarray, seeds: np.ndarray, mask_prob: float, purpose: int = _SELECT) -> np.ndarray:

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,8 @@ import numpy as np
 
 from videobert.demo.config import DemoConfig
 from videobert.demo.stages import Stage, run_stages
-from videobert.utils.io import atomic_path, write_json_atomic, write_text_atomic
+from videobert.utils.io import atomic_path, write_json_atomic
+from videobert.utils.stopping import Stopped
 
 if TYPE_CHECKING:
     from videobert.train import TrainResult
@@ -173,6 +175,9 @@ class DemoPipeline:
             result = launch(config, num_procs=num_ranks, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
         else:
             result = pretrain(config)
+        if result.stopped in ("sigterm", "sigint"):
+            # the in-process run caught the signal to checkpoint first; the stage stops as a stop, not a failure
+            raise Stopped(signal.SIGTERM if result.stopped == "sigterm" else signal.SIGINT)
         if not result.model_dir:
             raise RuntimeError(f"pretraining ended ({result.stopped} at step {result.step}) without exporting a model")
         return result, num_ranks

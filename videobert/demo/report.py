@@ -92,7 +92,7 @@ def format_report(report: dict[str, Any], out_dir: str) -> str:
                  f"{r['segments']} segments ({r['mode']})")
     c = report["captioning"]
     variants = ("s3d", family, f"{family}+s3d")
-    lines.append(f"  captioning       CIDEr " + ", ".join(f"{v} {c[v]['CIDEr']:.3f}" for v in variants)
+    lines.append("  captioning       CIDEr " + ", ".join(f"{v} {c[v]['CIDEr']:.3f}" for v in variants)
                  + f" (most common caption {c['most_common_caption']['CIDEr']:.3f}); BLEU-4 "
                  + " / ".join(f"{c[v]['BLEU-4']:.3f}" for v in variants)
                  + f"; median of {len(c['seeds'])} seed(s), {c['segments']['eval']} held-out segments")

@@ -38,6 +38,9 @@ def family_of_directory(directory: str | os.PathLike) -> "Family":
     from videobert.models.videobert.io import read_config_json
 
     model_type = read_config_json(Path(directory)).get("model_type")
+    if model_type is None:
+        raise ValueError(f"{Path(directory) / 'config.json'} has no model_type: it names no model family "
+                         f"({', '.join(sorted(FAMILIES))}) and is no Hugging Face BERT config")
     return get_family("videobert" if model_type == "bert" else str(model_type))
 
 

@@ -117,6 +117,8 @@ class LloydStepCPU:
             raise ValueError(f"points must be a contiguous float32 CPU [m, D] tensor, got {points.dtype} {tuple(points.shape)} on {points.device}")
         if points.shape[0] < 1 or k < 1:
             raise ValueError(f"need at least one point and one centre, got {points.shape[0]} points and k={k}")
+        if not bool(torch.isfinite(points).all()):  # the kernel would label such points -1
+            raise ValueError(f"points row {int((~torch.isfinite(points)).any(dim=1).nonzero()[0])} contains NaN or inf")
         self._module = compiled_module("_C")
         if self._module is None:
             raise RuntimeError("LloydStepCPU needs the compiled module videobert._C, which is not built")

@@ -61,7 +61,8 @@ class TaskScoring(Protocol):
 def task_scoring(model_or_scoring: Any, tokenizer: Any = None, **options: Any) -> TaskScoring:
     """The hooks of a model, through its family's ``scoring(model, tokenizer, **options)``
     (``options``: e.g. ``batch_size``, ``progress``, and what the family needs to read a video), or
-    ``model_or_scoring`` itself when it already is a set of hooks."""
+    ``model_or_scoring`` itself when it already is a set of hooks: then ``tokenizer`` and ``options``
+    are not used (the hooks keep the batch size and tokenizer they were made with)."""
     if isinstance(model_or_scoring, torch.nn.Module):
         from videobert.models import get_family
 

@@ -162,16 +162,18 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
     trainer = _Trainer(config, family, engine, data, collator, logger, world_size)
     last_step = min(config.steps, config.stop_at_step or config.steps)
     try:
+        # the flag stays up through the last checkpoint: a second signal (Ctrl-C twice, a scheduler
+        # resending SIGTERM) must not abort the save, nor leave the other ranks waiting in its collectives
         with _StopFlag() as stop:
             stopped, step, loss = trainer.run(start_step, last_step, stop)
+            if step > start_step or not (checkpoint_dir / "latest").exists():
+                tag = checkpoint.save(engine, checkpoint_dir, step, data.state_dict(), config.keep_checkpoints)
+            else:
+                tag = (checkpoint_dir / "latest").read_text().strip()
     finally:
         if logger is not None:
             logger.close()
 
-    if step > start_step or not (checkpoint_dir / "latest").exists():
-        tag = checkpoint.save(engine, checkpoint_dir, step, data.state_dict(), config.keep_checkpoints)
-    else:
-        tag = (checkpoint_dir / "latest").read_text().strip()
     model_dir = ""
     if config.export and stopped == "completed":
         model_dir = str(out / "model")

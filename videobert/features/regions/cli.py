@@ -15,6 +15,8 @@ def extract_regions_for(args: argparse.Namespace) -> dict[str, object]:
                          "fasterrcnn_resnet50_fpn COCO state dict) or --random-weights (plumbing tests only)")
     detector = FasterRCNNDetector(args.detector_weights, max_regions=args.max_regions, seed=args.seed,
                                   device="cpu" if args.device == "auto" else args.device)
-    summary = extract_regions(args.videos, args.out, detector, overwrite=args.overwrite)
+    # this rank's share of the videos, as the S3D extraction before it took (the same --rank / --world-size)
+    summary = extract_regions(args.videos, args.out, detector, overwrite=args.overwrite,
+                              rank=args.rank, world_size=args.world_size)
     print(f"regions: done {summary['done']}, failed {len(summary['failed'])}, skipped {summary['skipped']}")
     return summary

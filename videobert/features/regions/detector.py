@@ -4,7 +4,9 @@
 Faster R-CNN with the user's weights; the demo's stand-in, ``videobert.demo.detector``);
 ``extract_regions`` decodes the frames, runs it and writes one regions file per video beside the
 S3D features (``store``), aligned with the S3D file's clips. Reruns skip finished videos; a video
-that fails is recorded in the manifest with its reason and the others go on.
+that fails is recorded in the manifest with its reason and the others go on. Ranks share the work
+as S3D extraction does: rank r of w takes videos ``r, r + w, ...`` of the same list (so each rank
+detects on the videos whose features it extracted) and keeps a manifest of its own.
 """
 
 from __future__ import annotations
@@ -92,31 +94,40 @@ def detect_video(path: str | os.PathLike, video_id: str, times: np.ndarray, dete
 
 
 def extract_regions(videos: str | os.PathLike, features_dir: str | os.PathLike, detector: Detector,
-                    regions_dir: str | os.PathLike | None = None, overwrite: bool = False) -> dict[str, object]:
-    """Regions of every video that has S3D features in ``features_dir`` (clip times from there),
-    into ``regions_dir`` (default ``features_dir/regions``). Returns counts of done / skipped /
-    failed (with reasons). A directory holding another detector's regions is refused
+                    regions_dir: str | os.PathLike | None = None, overwrite: bool = False,
+                    rank: int | None = None, world_size: int | None = None) -> dict[str, object]:
+    """Regions of this rank's share of ``videos`` (``rank`` / ``world_size``: default ``RANK`` /
+    ``WORLD_SIZE``, else the only rank) that have S3D features in ``features_dir`` (clip times from
+    there), into ``regions_dir`` (default ``features_dir/regions``); a video without features (its
+    extraction failed: the features' manifest says why) is passed over. Returns counts of done /
+    skipped / failed (with reasons). A directory holding another detector's regions is refused
     (``StaleOutputError`` naming the change) unless ``overwrite``, which starts it over."""
     from videobert.features.clip_loader import list_videos
+    from videobert.features.extract import manifest_path
+    from videobert.utils.dist import rank_and_world_size, shard
     from videobert.utils.fingerprint import claim_output
 
+    rank, world_size = rank_and_world_size(rank, world_size)
     out = Path(regions_dir) if regions_dir is not None else Path(features_dir) / "regions"
     out.mkdir(parents=True, exist_ok=True)
+    # every rank claims the same fingerprint, as S3D extraction does: the file is written atomically
+    # with the same content, so the ranks' writes cannot mix
     claim_output(out / "fingerprint.json", "regions", {"detector": detector.name, "classes": list(detector.class_names),
                                                         "feature_dim": detector.feature_dim, "settings": detector.settings},
                  overwrite)
-    paths = {Path(p).stem: Path(p) for p in list_videos(str(videos))}
-    manifest = Manifest(out / "manifest.jsonl")
+    # sharded as S3D extraction shards the same list (not the finished features, which other ranks
+    # are still adding to): each rank reads only the feature files it wrote
+    finished = set(finished_video_ids(features_dir))
+    paths = {p.stem: p for p in shard(list_videos(str(videos)), rank, world_size) if p.stem in finished}
+    manifest = Manifest(manifest_path(out, rank, world_size))  # one per rank: ranks never append to one file
     summary: dict[str, object] = {"done": 0, "skipped": 0, "failed": {}}
-    for video_id in finished_video_ids(features_dir):
+    for video_id, path in paths.items():
         if regions_path(out, video_id).is_file():
             summary["skipped"] += 1
             continue
         try:
-            if video_id not in paths:
-                raise FileNotFoundError(f"no video file for {video_id!r} in {videos}")
             _, times = read_video_features(features_dir, video_id)
-            write_video_regions(out, detect_video(paths[video_id], video_id, times, detector))
+            write_video_regions(out, detect_video(path, video_id, times, detector))
         except Exception as exc:  # one bad video never loses the rest
             log.warning("regions of %s failed: %s", video_id, exc)
             summary["failed"][video_id] = str(exc)

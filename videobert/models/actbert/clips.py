@@ -8,21 +8,41 @@ ActBERT dataset turns corpus words into rows and the scoring hooks read videos a
 Features are standardised per dimension over the store's clips (actions by their own statistics,
 regions and whole frames by theirs), as VideoBERT's visual-word centroids are: an extractor's raw
 features (S3D with random weights: norms near 1e-5, most of it one shared direction) would hide
-what tells clips apart from a freshly initialised projection.
+what tells clips apart from a freshly initialised projection. The statistics are the loaded
+store's and are not saved with a model: a model reads features as it was trained on them only
+from a store of the same feature directories with the same ``max_regions_per_clip`` (the
+regions read decide the region statistics). Scoring a model on other directories standardises
+them by their own statistics, which is right only where they are distributed as the training
+store's.
+
+A video whose region detection failed (``extract_regions`` records it as failed in the regions
+directory's manifest, ``manifest.jsonl`` or one per rank) is left out with a warning and listed
+in ``skipped_videos``; the rest of the corpus goes on. A video with neither regions nor such a
+record is an error.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from videobert.features.regions.store import REGIONS_DIR, read_video_regions
+from videobert.features.regions.store import REGIONS_DIR, read_video_regions, regions_path
 from videobert.features.store import iter_video_features
+from videobert.utils.manifest import Manifest
+
+log = logging.getLogger(__name__)
 
 WHOLE_FRAME = np.array([0.0, 0.0, 1.0, 1.0, 1.0], dtype=np.float32)  # its location
+
+
+def failed_region_ids(regions_dir: str | os.PathLike) -> set[str]:
+    """Videos a regions directory's manifests (``manifest.jsonl``, or one per rank) record as failed."""
+    return {key for path in sorted(Path(regions_dir).glob("manifest*.jsonl"))
+            for key in Manifest(path).keys_with_status("failed")}
 
 
 def _statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +64,7 @@ class ClipStore:
     Attributes: ``video_ids``, ``offsets [V + 1]`` (video i owns rows offsets[i]:offsets[i+1]),
     ``times [N, 2]`` s, ``actions [N, Da]`` S3D features, ``frame_features [N, Dr]``,
     ``region_offsets [N + 1]`` into ``region_features [R, Dr]``, ``region_locations [R, 5]``,
-    ``region_probs [R, C]``, ``class_names``."""
+    ``region_probs [R, C]``, ``class_names``, ``skipped_videos`` (failed region detection: left out)."""
 
     def __init__(self, feature_dirs: Sequence[str | os.PathLike], regions_dirs: Sequence[str | os.PathLike] | None = None,
                  max_regions_per_clip: int | None = None) -> None:
@@ -54,8 +74,17 @@ class ClipStore:
         video_ids, counts, times, actions = [], [], [], []
         frame_features, region_counts, features, locations, probs = [], [], [], [], []
         self.class_names: list[str] | None = None
+        self.skipped_videos: list[str] = []
         for feature_dir, regions_dir in zip(feature_dirs, regions_dirs):
+            failed = failed_region_ids(regions_dir)
             for video_id, video_features, video_times in iter_video_features(feature_dir):
+                if not regions_path(regions_dir, video_id).is_file():
+                    if video_id not in failed:
+                        raise FileNotFoundError(
+                            f"no regions for video {video_id!r} of {feature_dir}, and {Path(regions_dir) / 'manifest.jsonl'} "
+                            f"(or a rank's manifest) records no failure for it: run `videobert extract --regions` (it resumes)")
+                    self.skipped_videos.append(video_id)  # one bad video never stops the corpus
+                    continue
                 regions = read_video_regions(regions_dir, video_id)
                 if regions.times.shape != video_times.shape or not np.allclose(regions.times, video_times):
                     raise ValueError(f"video {video_id!r}: its regions in {regions_dir} were detected on other clips "
@@ -81,8 +110,12 @@ class ClipStore:
                     features.append(regions.features[lo:hi])
                     locations.append(boxes_locations[lo:hi])
                     probs.append(regions.class_probs[lo:hi])
+        if self.skipped_videos:
+            log.warning("clip store: %d video(s) left out, their region detection failed (see the regions manifests): %s",
+                        len(self.skipped_videos), ", ".join(self.skipped_videos))
         if not video_ids:
-            raise ValueError(f"no extracted videos in {[str(d) for d in feature_dirs]}")
+            raise ValueError(f"no extracted videos in {[str(d) for d in feature_dirs]} "
+                             f"({len(self.skipped_videos)} left out: their region detection failed)")
         self.video_ids = video_ids
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.times = np.concatenate(times)

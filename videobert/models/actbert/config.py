@@ -1,8 +1,15 @@
 """``ActBertConfig``: the sizes and options of ActBERT's three streams and its tangled transformer.
 
-Presets: ``tiny()`` (tests), ``base()`` (the paper's BERT-base text stream, as PaddleVideo's
-reference: 12 text layers, the last two tangled). Configs round-trip through JSON and are what
-``config.json`` in a ``save_pretrained`` directory holds.
+Presets: ``tiny()`` (tests), ``base()`` (the paper's BERT-base text stream: 12 text layers, the
+last two tangled). Configs round-trip through JSON and are what ``config.json`` in a
+``save_pretrained`` directory holds.
+
+The tangled layers are a deliberate simplification of PaddleVideo's reference: there, the two
+tangled (connection) layers come on top of all 12 BERT text layers, with text parts of their own
+(``t_ent_attention_id=[10, 11]`` says which text layers feed them). Here BERT's last
+``num_tangled_layers`` layers *are* the tangled layers' text parts (``from_bert`` loads them there),
+so the text stream keeps BERT's depth and pretrained weights in every layer and the model has no
+second, randomly initialised copy of the top text layers to train.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from torch.utils.data import IterableDataset
 from videobert.corpus import MaskingCollator, PretrainingDataset
 from videobert.corpus.collator import select_masked
 from videobert.corpus.store import CorpusSplit
-from videobert.models.actbert.clips import ClipStore
+from videobert.models.actbert.clips import WHOLE_FRAME, ClipStore
 from videobert.text.actions import IGNORE, ActionVocab
 from videobert.vocab import TEXT_ONLY, UnifiedVocab
 
@@ -35,10 +35,16 @@ _ACTIONS, _REGIONS = 0x41435431, 0x52454731  # purposes of the action / region m
 
 
 def corpus_clip_rows(corpus: CorpusSplit, store: ClipStore) -> np.ndarray:
-    """int64 ``[W]``: the store row of each of the split's words (its videos' clips)."""
+    """int64 ``[W]``: the store row of each of the split's words (its videos' clips); -1 for the
+    words of a video the store left out (its region detection failed): their examples keep their
+    text and read no clips."""
     rows = np.zeros(len(corpus.words), dtype=np.int64)
+    skipped = set(store.skipped_videos)
     for v, video_id in enumerate(corpus.video_ids):
         lo, hi = int(corpus.videos[v, 0]), int(corpus.videos[v, 1])
+        if video_id in skipped:
+            rows[lo:hi] = -1
+            continue
         store_rows = store.rows(video_id)
         if len(store_rows) != hi - lo:
             raise ValueError(f"video {video_id!r} has {hi - lo} clips in the corpus but {len(store_rows)} in the clip store")
@@ -61,7 +67,8 @@ def sentences_of(corpus: CorpusSplit, decode) -> list[str]:
 
 
 class ActBertDataset(IterableDataset):
-    """Examples ``{"text_ids", "clips" (store rows), "actions" (labels per clip), "aligned", "seed"}``."""
+    """Examples ``{"text_ids", "clips" (store rows), "actions" (labels per clip), "aligned", "seed"}``;
+    ``clips`` is empty where the segment's video was left out of the store (``corpus_clip_rows``)."""
 
     def __init__(self, corpus_dir: str | os.PathLike, clip_rows: np.ndarray, action_labels: np.ndarray,
                  split: str = "train", seed: int = 0, rank: int | None = None, world_size: int | None = None,
@@ -89,6 +96,7 @@ class ActBertDataset(IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         for example in self.examples:
             rows = np.asarray(example["word_rows"], dtype=np.int64)
+            rows = rows[self.clip_rows[rows] >= 0]  # clips of a video the store left out are not read
             yield {"text_ids": example["text_ids"], "clips": self.clip_rows[rows].tolist(),
                    "actions": self.action_labels[rows].tolist(), "aligned": example["aligned"], "seed": example["seed"]}
 
@@ -106,7 +114,10 @@ class ActBertCollator:
     """``collator(examples) -> dict[str, torch.Tensor]`` for ``ActBertForPretraining(**batch)``.
 
     ``max_text`` tokens of text (with ``[CLS]`` / ``[SEP]``), ``max_clips`` clips (longer segments
-    keep their first clips), the store's regions of each clip (whole frame first)."""
+    keep their first clips), the store's regions of each clip (whole frame first). An example
+    without clips (its video was left out of the store) reads one ``[MASK]`` action and one
+    ``[MASK]`` whole-frame region, the model's "nothing seen" as in scoring (every row needs a real
+    key in each stream), and has no action, object or matching labels."""
 
     def __init__(self, store: ClipStore, text_vocab_size: int, max_text: int = 64, max_clips: int = 32,
                  mask_prob: float = 0.15, pad_to_multiple_of: int = 8) -> None:
@@ -120,9 +131,6 @@ class ActBertCollator:
         return -(-max(lengths) // self.multiple) * self.multiple
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
-        for b, example in enumerate(examples):
-            if not example["clips"]:
-                raise ValueError(f"example {b} has no clips (ActBERT reads video-text pairs)")
         text = self.text([{"stream": TEXT_ONLY, "text_ids": ex["text_ids"], "visual_words": [], "aligned": -100,
                            "seed": ex["seed"]} for ex in examples])
         aligned = np.array([ex["aligned"] for ex in examples], dtype=np.int64)
@@ -132,16 +140,24 @@ class ActBertCollator:
         mlm_labels[~labelled] = IGNORE
 
         clips = [np.asarray(ex["clips"][: self.max_clips], dtype=np.int64) for ex in examples]
-        action_width = self._width([len(c) for c in clips])
-        action_real = pad_rows([np.ones(len(c), bool) for c in clips], action_width, False, bool)
+        unseen = np.array([len(c) == 0 for c in clips])
+        store = self.store
+        action_rows = [store.actions[c] if len(c) else np.zeros((1, store.action_dim), np.float32) for c in clips]
+        # rounded up for the kernels but never past max_clips: action positions are clip indices,
+        # and ClipEmbeddings has max_clips of them
+        action_width = min(self.max_clips, self._width([len(a) for a in action_rows]))
+        action_real = pad_rows([np.ones(len(a), bool) for a in action_rows], action_width, False, bool)
         action_masked = select_masked(action_real, seeds, self.mask_prob, purpose=_ACTIONS)
-        actions = pad_rows([self.store.actions[c] for c in clips], action_width, 0.0, np.float32)
+        action_masked[unseen, 0] = True
+        actions = pad_rows(action_rows, action_width, 0.0, np.float32)
         actions[action_masked] = 0.0
         action_labels = pad_rows([np.asarray(ex["actions"][: self.max_clips], np.int64) for ex in examples],
                                 action_width, IGNORE, np.int64)
         action_labels = np.where(action_masked & labelled[:, None], action_labels, IGNORE)
 
-        regions = [self.store.regions(c) for c in clips]
+        nothing_seen = (np.zeros((1, store.region_dim), np.float32), WHOLE_FRAME[None],
+                        np.zeros((1, store.num_classes), np.float32), np.zeros(1, np.int64), np.zeros(1, bool))
+        regions = [store.regions(c) if len(c) else nothing_seen for c in clips]
         region_width = self._width([len(r[3]) for r in regions])
         region_features = pad_rows([r[0] for r in regions], region_width, 0.0, np.float32)
         region_locations = pad_rows([r[1] for r in regions], region_width, 0.0, np.float32)
@@ -150,6 +166,8 @@ class ActBertCollator:
         region_real = pad_rows([np.ones(len(r[3]), bool) for r in regions], region_width, False, bool)
         is_object = pad_rows([r[4] for r in regions], region_width, False, bool)
         region_masked = select_masked(is_object, seeds, self.mask_prob, purpose=_REGIONS)
+        region_labelled = region_masked & labelled[:, None]  # objects only: "nothing seen" has no class
+        region_masked[unseen, 0] = True
         region_features[region_masked] = 0.0
 
         attention_mask = np.concatenate([text["attention_mask"].numpy(), action_real, region_real], axis=1).astype(np.int64)
@@ -159,7 +177,7 @@ class ActBertCollator:
             "action_features": actions, "action_masked": action_masked.astype(np.int64), "action_labels": action_labels,
             "region_features": region_features, "region_locations": region_locations, "region_clips": region_clips,
             "region_masked": region_masked.astype(np.int64), "region_targets": region_targets,
-            "region_labelled": region_masked & labelled[:, None],
-            "matching_labels": np.where(np.isin(aligned, (0, 1)), aligned, IGNORE),
+            "region_labelled": region_labelled,
+            "matching_labels": np.where(np.isin(aligned, (0, 1)) & ~unseen, aligned, IGNORE),
         }
         return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in batch.items()}

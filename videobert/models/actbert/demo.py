@@ -24,6 +24,9 @@ MAX_CLIPS = 32           # clips per training example (the demo's segments have 
 # answered "aligned" for everything, the action loss stayed at chance); at 1e-3 every objective
 # learns (1,300 steps: matching 90% on training batches where 75% are positives, action 67%).
 LR = 1e-3
+# Detected regions read per clip, in training and in scoring alike: the store standardises region
+# features by the statistics of the regions it reads, and those are not saved with the model.
+MAX_REGIONS_PER_CLIP = 10
 TANGLED_LAYERS = 2       # both of the demo's 2 text layers are tangled with the action and region streams
 
 
@@ -63,7 +66,8 @@ class ActBertDemo(DemoHooks):
             hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers, num_tangled_layers=TANGLED_LAYERS,
             num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
             max_position_embeddings=c.max_length, max_clips=MAX_CLIPS))
-        family_data = {"features": self.feature_dirs(pipeline), "actions": str(pipeline.data / "verbs.txt"), "max_clips": MAX_CLIPS}
+        family_data = {"features": self.feature_dirs(pipeline), "actions": str(pipeline.data / "verbs.txt"), "max_clips": MAX_CLIPS,
+                       "max_regions_per_clip": MAX_REGIONS_PER_CLIP}
         result, ranks = pipeline.train(model, family_data=family_data, steps=self.steps_of(pipeline.config),
                                        optimizer=OptimizerConfig(lr=LR))
         write_text_atomic(Path(result.model_dir) / "vocab.txt", tokenizer.path.read_text(encoding="utf-8"))
@@ -81,5 +85,5 @@ class ActBertDemo(DemoHooks):
         from videobert.models.actbert.clips import ClipStore
         from videobert.models.actbert.scoring import ActBertScoring
 
-        store = ClipStore(self.feature_dirs(pipeline))
+        store = ClipStore(self.feature_dirs(pipeline), max_regions_per_clip=MAX_REGIONS_PER_CLIP)  # training's store
         return ActBertScoring(model, pipeline.tokenizer(), store), store.clip_table()

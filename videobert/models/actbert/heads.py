@@ -26,5 +26,7 @@ class ObjectHead(nn.Module):
         self.decoder = nn.Linear(config.hidden_size, config.num_object_classes)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``[..., H] -> [..., num_object_classes]`` log-probabilities."""
-        return F.log_softmax(self.decoder(self.norm(F.gelu(self.dense(hidden)))), dim=-1)
+        """``[..., H] -> [..., num_object_classes]`` float32 log-probabilities."""
+        # normalised in float32, as the MLM / action heads' losses are: in bf16 the log-probabilities
+        # of unlikely classes (and so the KL) lose most of their digits
+        return F.log_softmax(self.decoder(self.norm(F.gelu(self.dense(hidden)))).float(), dim=-1)

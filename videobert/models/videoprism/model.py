@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from videobert.models.videoprism.config import VideoPrismConfig
+from videobert.models.videoprism.config import DISTILLATION_SETTINGS, VideoPrismConfig
 from videobert.models.videoprism.contrastive import contrastive_loss
 from videobert.models.videoprism.distillation import DistillationDecoder, cosine_distance
 from videobert.models.videoprism.encoder import AttentionPooler, FactorisedVideoEncoder
@@ -65,7 +65,9 @@ class VideoPrismForPretraining(nn.Module):
         return self._teacher
 
     def set_teacher(self, teacher: "VideoPrismForPretraining") -> None:
-        """Attach the frozen stage-1 ``teacher`` whose tokens and pooled embedding stage 2 distils."""
+        """Attach the stage-1 ``teacher`` whose tokens and pooled embedding stage 2 distils. The
+        caller's ``teacher`` itself is changed: frozen (``requires_grad_(False)``), put in eval mode
+        and moved to this model's device."""
         if self.config.stage != 2:
             raise ValueError("only a stage-2 model takes a teacher")
         mine, theirs = self.config, teacher.config
@@ -86,7 +88,12 @@ class VideoPrismForPretraining(nn.Module):
     @classmethod
     def for_distillation(cls, teacher: "VideoPrismForPretraining", **settings: Any) -> "VideoPrismForPretraining":
         """A stage-2 model started from ``teacher``'s weights (its decoder fresh), ``teacher``
-        attached; ``settings`` override stage-2 config fields (``mask_ratio``, ``decoder_layers``, ...)."""
+        attached; ``settings`` override the stage-2 fields ``DISTILLATION_SETTINGS`` names, and only
+        them (any other field would change a size the teacher's weights have)."""
+        other = sorted(set(settings) - set(DISTILLATION_SETTINGS))
+        if other:
+            raise ValueError(f"for_distillation: {', '.join(other)} cannot change from the stage-1 model's (stage-2 "
+                             f"settings, e.g. a stage-2 run's model.overrides, may be only: {', '.join(DISTILLATION_SETTINGS)})")
         model = cls(teacher.config.replace(stage=2, **settings))
         missing, unexpected = model.load_state_dict(teacher.state_dict(), strict=False)
         if unexpected or any(not key.startswith("decoder.") for key in missing):
@@ -102,7 +109,9 @@ class VideoPrismForPretraining(nn.Module):
 
     @property
     def logit_scale(self) -> torch.Tensor:
-        """1 / temperature (a scalar tensor), at most ``config.max_logit_scale``."""
+        """1 / temperature (a scalar tensor), at most ``config.max_logit_scale``. Stage-1 ``forward``
+        first clamps the parameter itself, so in training this clamp passes the gradient; here it
+        bounds a saved value that an optimizer step pushed past the bound."""
         return self.log_logit_scale[0].clamp(max=math.log(self.config.max_logit_scale)).exp()
 
     def encode_video(self, frames: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
@@ -135,6 +144,11 @@ class VideoPrismForPretraining(nn.Module):
         if self.config.stage == 1:
             if text_ids is None or text_mask is None:
                 raise ValueError("a stage-1 batch needs text_ids and text_mask beside frames")
+            # bound the parameter, not just its use (CLIP's way): past a clamp of the output its gradient
+            # is zero, and Adam's momentum can leave it there for good (under ZeRO the optimizer's master
+            # copy may still pass the bound, but it keeps getting the gradient and can come back)
+            with torch.no_grad():
+                self.log_logit_scale.clamp_(max=math.log(self.config.max_logit_scale))
             loss, accuracy = contrastive_loss(self.embed_video(frames), self.embed_text(text_ids, text_mask),
                                               self.logit_scale, text_keys)
             return {"loss": loss, "contrastive_loss": loss.detach(), "contrastive_accuracy": accuracy,
