@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from timing import best_seconds
+from timing import best_seconds, training_step
 from videobert.models.videoprism import VideoPrismConfig, VideoPrismForPretraining
 from videobert.models.videoprism.collator import VideoPrismCollator
 
@@ -65,17 +65,7 @@ def make_step(size: str, stage: int) -> tuple[Callable[[], float], int]:
     model = VideoPrismForPretraining(config.replace(stage=1))
     if stage == 2:  # against a frozen teacher of the same sizes
         model = VideoPrismForPretraining.for_distillation(model)
-    model = model.to(DEVICE).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    batch = make_batch(config, batch_size)
-
-    def step() -> float:
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(**batch)["loss"]
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
-    return step, batch_size
+    return training_step(model.to(DEVICE).train(), make_batch(config, batch_size), lr=1e-4), batch_size
 
 
 SIZES = ["tiny", "base"]

@@ -20,8 +20,8 @@ def best_seconds(run: Callable[[], object], rounds: int = 2) -> float:
 
 
 def training_step(model: torch.nn.Module, batch: dict[str, torch.Tensor], lr: float = 1e-5) -> Callable[[], float]:
-    """One optimizer step on ``batch``: forward, backward, AdamW; returns the loss."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    """One optimizer step on ``batch``: forward, backward, AdamW over the trainable parameters; returns the loss."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
