@@ -111,3 +111,23 @@ def test_failing_stage_names_itself_and_fresh_starts_over(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "stages.jsonl").read_text().splitlines()]
     assert [(r["key"], r["status"]) for r in records] == [("generate", "done"), ("extract", "failed")]
 
+
+
+def test_videoprism_demo_runs_its_three_stages_and_the_ablation(tmp_path):
+    """The small VideoPrism demo: stage 1, stage 2, stage 3 (the scored model) and stage 3 on the
+    stage-1 encoder, each in its own directory; the ablation scores all four on the held-out split."""
+    config = demo_config("small", seed=0)
+    config.family, config.num_ranks = "videoprism", 1
+    report = DemoPipeline(tmp_path, config).run()
+    pretrain = report["pretrain"]
+    assert pretrain["model_dir"] == "pretrain/model" and report["outputs"]["model"] == "pretrain/model"
+    stages = {key: json.loads((tmp_path / stage["model_dir"] / "config.json").read_text())["stage"]
+              for key, stage in pretrain["stages"].items()}
+    assert stages == {"1": 1, "2": 2, "3": 3, "3 on stage 1": 3}
+    assert pretrain["stages"]["2"]["model_dir"].startswith("pretrain_stage2/")
+    assert set(pretrain["ablation"]) == {"stage1", "stage1+2", "stage1+2+3", "stage1+3"}
+    for scores in pretrain["ablation"].values():
+        assert set(scores) == {"verb_top1", "object_top1", "text_to_video_R@1"}
+        assert all(0 <= value <= 1 for value in scores.values())
+    # the demo's own scoring is of the stage-3 model: the ablation's figure for it is the report's
+    assert pretrain["ablation"]["stage1+2+3"]["verb_top1"] == pytest.approx(report["zero_shot"]["verb"]["top1"], abs=1e-4)

@@ -1,5 +1,5 @@
 """VideoPrism's model: config presets and files, encoder shapes, the BERT text tower, the frozen
-stage-2 teacher, save / load, and clear errors on bad input."""
+stage-2 teacher, stage 3's frozen encoder, save / load, and clear errors on bad input."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_presets_and_json_round_trip(tmp_path):
 
 @pytest.mark.parametrize("bad, message", [
     (dict(image_size=30), "not a multiple of patch_size"),
-    (dict(stage=3), "stage must be one of"),
+    (dict(stage=4), "stage must be one of"),
     (dict(mask_ratio=1.0), "mask_ratio"),
     (dict(autocast="fp8"), "autocast"),
     (dict(hidden_size=66), "num_attention_heads"),
@@ -139,6 +139,53 @@ def test_stage2_targets_come_from_a_frozen_teacher_that_is_not_the_models_own():
     expected_global = (1 - torch.cosine_similarity(student.pool(student_tokens), target_global, dim=-1)).mean()
     torch.testing.assert_close(again["token_loss"], expected_token)
     torch.testing.assert_close(again["global_loss"], expected_global)
+
+
+def test_stage3_trains_pooler_text_and_temperature_on_a_frozen_encoder():
+    """Text alignment: the stage-2 encoder neither gets a gradient nor moves, and runs in eval mode
+    (dropouts off) even in a training model; its loss is stage 1's contrastive loss of the pooled
+    video and text embeddings."""
+    from videobert.models.videoprism.collator import text_key
+    from videobert.models.videoprism.contrastive import contrastive_loss
+
+    torch.manual_seed(2)
+    start = VideoPrismForPretraining.for_distillation(VideoPrismForPretraining(tiny()), hidden_dropout_prob=0.5)
+    with torch.no_grad():
+        start.decoder.positions.add_(1.0)
+    model = VideoPrismForPretraining.for_text_alignment(start)
+    assert model.config.stage == 3 and model.decoder is None and model.config.hidden_dropout_prob == 0.5
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, start.state_dict()[key])   # the start's weights, less its decoder
+    model.train()
+    assert not model.video.training and model.pooler.training and model.text.training
+    texts = [[5, 6], [7], [8, 9, 10]]
+    batch = {"frames": frames(3, model.config), **text_batch(texts, VOCAB, 16),
+             "text_keys": torch.tensor([text_key(t) for t in texts])}
+    encoder_before = {k: v.clone() for k, v in model.video.state_dict().items()}
+    out = model(**batch)
+    out["loss"].backward()
+    assert all(p.grad is None and not p.requires_grad for p in model.video.parameters())
+    trained = [model.pooler, model.text]
+    assert all(p.grad is not None for m in trained for p in m.parameters()) and model.log_logit_scale.grad is not None
+    with torch.no_grad():   # equal to the whole model in eval mode: the encoder's dropout of 0.5 was off
+        model.eval()
+        expected, _ = contrastive_loss(model.embed_video(batch["frames"]), model.embed_text(batch["text_ids"], batch["text_mask"]),
+                                       model.logit_scale, batch["text_keys"])
+    torch.testing.assert_close(out["loss"], expected)
+    model.train()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5).step()
+    for key, value in model.video.state_dict().items():
+        torch.testing.assert_close(value, encoder_before[key])
+    assert not torch.equal(model.pooler.query, start.pooler.query)
+
+
+def test_for_text_alignment_takes_only_its_settings():
+    start = VideoPrismForPretraining(tiny(stage=2))
+    with pytest.raises(ValueError, match="for_text_alignment: mask_ratio cannot change"):
+        VideoPrismForPretraining.for_text_alignment(start, mask_ratio=0.5)
+    assert VideoPrismForPretraining.for_text_alignment(start, autocast="bf16").config.autocast == "bf16"
+    with pytest.raises(ValueError, match="not a stage-3 one"):
+        VideoPrismForPretraining.for_text_alignment(VideoPrismForPretraining(tiny(stage=3)))
 
 
 @pytest.mark.parametrize("setting", ["num_frames", "hidden_size", "image_size", "text", "max_logit_scale"])

@@ -1,6 +1,7 @@
 """VideoPrism through the shared DeepSpeed trainer on the CPU: stage 1 (contrastive, negatives
 gathered across ranks: two gloo ranks match one process holding both ranks' pairs), then stage 2
-from the stage-1 model as its frozen teacher, export, and the task hooks on the result."""
+from the stage-1 model as its frozen teacher, export, the task hooks on the result, and stage 3
+(text alignment) on the frozen stage-2 encoder."""
 
 from __future__ import annotations
 
@@ -149,3 +150,31 @@ def test_a_stage2_run_refuses_a_teacher_that_is_not_stage1(data, stage1, tmp_pat
     bad = run_config(data, tmp_path, "model.overrides.text.vocab_size=99")
     with pytest.raises(ValueError, match="text_vocab_size=30522 but the model's text tower reads 99"):
         family.prepare(bad)
+
+
+def test_stage3_aligns_text_to_the_frozen_stage2_encoder(data, stage1, tmp_path):
+    """Stage 3 from a stage-2 model on two ranks: the exported model's encoder is the stage-2
+    model's to the bit, its pooler, text tower and temperature moved, its decoder left behind."""
+    stage2 = VideoPrismForPretraining.for_distillation(VideoPrismForPretraining.from_pretrained(stage1.model_dir))
+    stage2.save_pretrained(tmp_path / "stage2")
+    config = run_config(data, tmp_path / "run", "micro_batch_size=4", f"model.init_from={tmp_path / 'stage2'}")
+    config.model.overrides = {"stage": 3}  # the sizes come from the stage-2 model
+    result = launch(config, num_procs=2, timeout=240)
+    assert result.stopped == "completed"
+    aligned = load_model(result.model_dir)
+    assert aligned.config.stage == 3 and aligned.decoder is None
+    assert not any(key.startswith("decoder.") for key in load_file(str(Path(result.model_dir) / "model.safetensors")))
+    for key, value in stage2.video.state_dict().items():
+        assert torch.equal(aligned.video.state_dict()[key], value), key
+    for trained in ("pooler.query", "text.projection.weight", "log_logit_scale"):
+        assert not torch.equal(aligned.state_dict()[trained], stage2.state_dict()[trained]), trained
+    assert "contrastive_accuracy" in read_metrics(tmp_path / "run")[-1]
+
+
+@pytest.mark.parametrize("init_from", ["", "bert:/nowhere"])
+def test_a_stage3_run_needs_a_trained_encoder(data, tmp_path, init_from):
+    family = get_family("videoprism")
+    config = run_config(data, tmp_path, "model.overrides.stage=3")
+    config.model.init_from = init_from
+    with pytest.raises(ValueError, match="a stage-3 \\(text alignment\\) run freezes a trained video encoder"):
+        family.build_model(config.model, None, config.seed)

@@ -2,13 +2,13 @@
 
 | key | shape, dtype | stage | meaning |
 |---|---|---|---|
-| ``frames`` | ``[B, T, S, S, 3]`` uint8 | 1, 2 | the examples' frames |
-| ``text_ids`` | ``[B, L]`` int64 | 1 | ``[CLS] text [SEP]``, padded with ``[PAD]`` |
-| ``text_mask`` | ``[B, L]`` int64 | 1 | 1 real token, 0 padding |
-| ``text_keys`` | ``[B]`` int64 | 1 | equal for equal texts (they are not each other's negatives) |
+| ``frames`` | ``[B, T, S, S, 3]`` uint8 | 1, 2, 3 | the examples' frames |
+| ``text_ids`` | ``[B, L]`` int64 | 1, 3 | ``[CLS] text [SEP]``, padded with ``[PAD]`` |
+| ``text_mask`` | ``[B, L]`` int64 | 1, 3 | 1 real token, 0 padding |
+| ``text_keys`` | ``[B]`` int64 | 1, 3 | equal for equal texts (they are not each other's negatives) |
 | ``visible`` | ``[B, V]`` int64 | 2 | spatial positions the student sees (tube mask) |
 | ``shuffle`` | ``[B, T·V]`` int64 | 2 | the order the decoder receives the student's tokens in |
-| ``attention_mask`` | ``[B, L]`` int64 | 1, 2 | the step's tokens for the trainer's throughput: stage 1 the text mask, stage 2 ones over the student's ``T·V`` tokens |
+| ``attention_mask`` | ``[B, L]`` int64 | 1, 2, 3 | the step's tokens for the trainer's throughput: stages 1, 3 the text mask, stage 2 ones over the student's ``T·V`` tokens |
 
 Masks and orders come from each example's ``seed``: the same example gets the same ones on any
 rank, in any batch.
@@ -48,10 +48,10 @@ class VideoPrismCollator:
                 raise ValueError(f"example {k}: frames must be uint8 {list(shape)} (num_frames, image_size of the model), got {got}; "
                                  "was the clip store made at another size?")
         batch = {"frames": torch.from_numpy(np.stack([e["frames"] for e in examples]))}
-        if c.stage == 1:
+        if c.contrastive:
             missing = [k for k, e in enumerate(examples) if not e.get("text_ids")]
             if missing:
-                raise ValueError(f"stage 1 needs text with every example; examples {missing} have none")
+                raise ValueError(f"stage {c.stage} needs text with every example; examples {missing} have none")
             texts = [list(e["text_ids"]) for e in examples]
             batch.update(text_batch(texts, c.text.vocab_size, c.text.max_position_embeddings))
             batch["text_keys"] = torch.tensor([text_key(t) for t in texts], dtype=torch.int64)

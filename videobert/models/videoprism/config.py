@@ -23,6 +23,15 @@ Stage-2 settings (masked video modelling with distillation) and the values chose
 - the student starts from the stage-1 encoder and pooler (the teacher's weights): stage 2 refines
   stage 1 rather than relearning its semantics, and the global distillation keeps its pooled
   embedding in the stage-1 text space, where the frozen text tower can still read it.
+
+Stage 3, text alignment (``stage = 3``): the published zero-shot and retrieval figures are not read
+off the stage-2 model's own pooler and stage-1 text tower, but off a video-text model trained on
+top of the frozen stage-2 encoder (LiT-style, the released ``videoprism_lvt_*`` models): the video
+encoder stays frozen, the attention pooler, the text tower and the temperature learn the
+contrastive objective of stage 1 again. The global distillation holds only the *pooled* embedding
+near the stage-1 space; the tokens, which stage 2 changed (motion), are what the pooler re-reads.
+A stage-3 model starts from a stage-2 (or stage-1) model and may change only
+``ALIGNMENT_SETTINGS``.
 """
 
 from __future__ import annotations
@@ -34,11 +43,13 @@ from typing import Any
 from videobert.utils.config import JsonConfig, from_dict
 
 MODEL_TYPE = "videoprism"
-STAGES = (1, 2)
+STAGES = (1, 2, 3)   # contrastive, masked distillation, text alignment on the frozen encoder
 AUTOCAST = ("none", "bf16")
 # what a stage-2 model may set apart from its stage-1 start: no size, so the start's weights fit it
 DISTILLATION_SETTINGS = ("mask_ratio", "decoder_layers", "token_loss_weight", "global_loss_weight", "autocast",
                          "hidden_dropout_prob", "attention_probs_dropout_prob")
+# what a stage-3 model may set apart from its start (the encoder it freezes keeps every size)
+ALIGNMENT_SETTINGS = ("autocast",)
 # what a text tower started from a BERT directory takes from the run's config (the BERT gives the rest)
 TEXT_DROPOUTS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
@@ -97,8 +108,9 @@ class VideoPrismConfig(JsonConfig):
     text: TextTowerConfig = field(default_factory=TextTowerConfig)
     init_temperature: float = 0.07   # softmax temperature at the start (CLIP's); learned as log(1/T)
     max_logit_scale: float = 100.0   # 1/T is clamped here (CLIP's bound)
-    # ----- stage 2 (masked video modelling with distillation): see the module docstring -----
+    # 1 contrastive, 2 masked distillation, 3 text alignment on the frozen encoder (module docstring)
     stage: int = 1
+    # ----- stage 2 (masked video modelling with distillation): see the module docstring -----
     mask_ratio: float = 0.75
     decoder_layers: int = 2
     token_loss_weight: float = 1.0
@@ -138,6 +150,11 @@ class VideoPrismConfig(JsonConfig):
     def spatial_tokens(self) -> int:
         """Tokens of one frame (``grid ** 2``)."""
         return self.grid**2
+
+    @property
+    def contrastive(self) -> bool:
+        """Whether this stage trains on video-text pairs (stages 1 and 3) rather than video alone."""
+        return self.stage in (1, 3)
 
     @property
     def masked_positions(self) -> int:

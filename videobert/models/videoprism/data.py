@@ -5,7 +5,7 @@ The corpus (``videobert.corpus``) stores each video's visual words in clip order
 same clips' frames. So a sentence's word range *is* its clip range, and ``CorpusClips`` joins the
 two (refusing a store whose clip counts disagree with the corpus).
 
-- ``PairDataset`` (stage 1): one example per sentence with clips: ``{"frames", "text_ids", "seed"}``.
+- ``PairDataset`` (stages 1 and 3): one example per sentence with clips: ``{"frames", "text_ids", "seed"}``.
 - ``ClipDataset`` (stage 2): video-only windows of ``ceil(num_frames / frames_per_clip)`` clips from
   every video of the split (transcribed or not): ``{"frames", "seed"}``.
 

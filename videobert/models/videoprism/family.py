@@ -9,6 +9,8 @@ A run's settings:
   as the teacher (alone, it is the start too). The student's sizes and vocabulary are its start's
   (``model.overrides`` may change only stage-2 settings); the teacher's weights file enters the
   run's fingerprint;
+- stage 3 (text alignment on the frozen encoder): ``model.overrides.stage = 3`` with
+  ``model.init_from`` the stage-2 (or stage-1) model whose video encoder it freezes;
 - ``data.family.clips``: the clip store (``videobert extract --clips``) holding the corpus's videos.
 """
 
@@ -64,6 +66,20 @@ def _stage2_dirs(config: TrainConfig) -> tuple[Path, Path]:
     return Path(init_from or teacher), Path(teacher)
 
 
+def _text_alignment_model(init_from: str, overrides: dict[str, Any]) -> VideoPrismForPretraining:
+    """A stage-3 model: ``init_from`` itself when it is one already (a rerun), else a fresh stage 3 of it."""
+    if not init_from or init_from.startswith("bert:"):
+        raise ValueError("a stage-3 (text alignment) run freezes a trained video encoder: model.init_from must be a "
+                         f"stage-2 (or stage-1) model directory, got {init_from!r}")
+    overrides.pop("stage", None)
+    start = VideoPrismForPretraining.from_pretrained(init_from)
+    if start.config.stage == 3:
+        if overrides:
+            raise ValueError("model.overrides cannot change a stage-3 model loaded with model.init_from")
+        return start
+    return VideoPrismForPretraining.for_text_alignment(start, **overrides)
+
+
 def build_model(model: ModelConfig, teacher_weights: Path | None) -> VideoPrismForPretraining:
     """The model ``model`` describes; a stage-2 one with its teacher (the stage-1 model whose
     ``model.safetensors`` is ``teacher_weights``) attached."""
@@ -86,6 +102,8 @@ def build_model(model: ModelConfig, teacher_weights: Path | None) -> VideoPrismF
         student = VideoPrismForPretraining.for_distillation(start, **overrides)
         student.set_teacher(teacher)
         return student
+    if stage == 3:
+        return _text_alignment_model(model.init_from, overrides)
     if model.init_from.startswith("bert:"):
         # the BERT decides the text tower's sizes; only its dropouts are the run's to set
         text = dict(overrides.pop("text", {}))
@@ -141,7 +159,7 @@ class VideoPrismFamily(Family):
         return build_model(model_config, init_file)
 
     def dataset_factory(self, config: TrainConfig, split: str) -> DatasetFactory:
-        """``(shard, num_shards) ->`` stage 1: ``PairDataset``, stage 2: ``ClipDataset`` over ``split``
+        """``(shard, num_shards) ->`` stages 1, 3: ``PairDataset``, stage 2: ``ClipDataset`` over ``split``
         of the corpus, frames from ``data.family.clips``."""
         from videobert.models.videoprism.data import ClipDataset, CorpusClips, PairDataset
         from videobert.video.clip_store import ClipStore
@@ -150,7 +168,7 @@ class VideoPrismFamily(Family):
             raise ValueError("a videoprism run needs data.corpus and data.family.clips (a clip store: `videobert extract --clips`)")
         store = ClipStore(config.data.family["clips"])
         clips = CorpusClips(config.data.corpus, split, store)
-        dataset = PairDataset if run_stage(config.model) == 1 else ClipDataset
+        dataset = ClipDataset if run_stage(config.model) == 2 else PairDataset
         num_frames = self._num_frames(config)
 
         def make(shard: int, num_shards: int) -> Any:

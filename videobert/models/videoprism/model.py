@@ -7,7 +7,10 @@ stages (``config.stage``):
    are frozen (they keep reading the stage-1 space the global distillation holds the pooled
    embedding in). The teacher, a frozen stage-1 model, is attached with ``set_teacher``: it is no
    submodule, so its weights are neither parameters (no optimizer, no gradient) nor in
-   ``state_dict`` / ``save_pretrained``; device and dtype moves (``.to``) carry it along.
+   ``state_dict`` / ``save_pretrained``; device and dtype moves (``.to``) carry it along;
+3. text alignment (LiT-style, the released ``videoprism_lvt_*`` models): stage 1's contrastive
+   objective with the video encoder frozen (no gradient, kept in eval mode); the pooler, the text
+   tower and the temperature train.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from videobert.models.videoprism.config import DISTILLATION_SETTINGS, VideoPrismConfig
+from videobert.models.videoprism.config import ALIGNMENT_SETTINGS, DISTILLATION_SETTINGS, VideoPrismConfig
 from videobert.models.videoprism.contrastive import contrastive_loss
 from videobert.models.videoprism.distillation import DistillationDecoder, cosine_distance
 from videobert.models.videoprism.encoder import AttentionPooler, FactorisedVideoEncoder
@@ -42,7 +45,18 @@ class VideoPrismForPretraining(nn.Module):
         if config.stage == 2:
             self.text.requires_grad_(False)
             self.log_logit_scale.requires_grad_(False)
+        if config.stage == 3:
+            self.video.requires_grad_(False)
+            self.video.eval()
         self._teacher: VideoPrismForPretraining | None = None
+
+    def train(self, mode: bool = True) -> "VideoPrismForPretraining":
+        """As ``nn.Module.train``, except that a stage-3 model's frozen video encoder stays in eval
+        mode (dropouts off: it computes the features the released encoder would)."""
+        super().train(mode)
+        if self.config.stage == 3:
+            self.video.eval()
+        return self
 
     def _init_weights(self, module: nn.Module) -> None:
         """ViT / BERT initialisation: normal(0, initializer_range) weights and position tables,
@@ -90,15 +104,33 @@ class VideoPrismForPretraining(nn.Module):
         """A stage-2 model started from ``teacher``'s weights (its decoder fresh), ``teacher``
         attached; ``settings`` override the stage-2 fields ``DISTILLATION_SETTINGS`` names, and only
         them (any other field would change a size the teacher's weights have)."""
-        other = sorted(set(settings) - set(DISTILLATION_SETTINGS))
-        if other:
-            raise ValueError(f"for_distillation: {', '.join(other)} cannot change from the stage-1 model's (stage-2 "
-                             f"settings, e.g. a stage-2 run's model.overrides, may be only: {', '.join(DISTILLATION_SETTINGS)})")
-        model = cls(teacher.config.replace(stage=2, **settings))
-        missing, unexpected = model.load_state_dict(teacher.state_dict(), strict=False)
-        if unexpected or any(not key.startswith("decoder.") for key in missing):
-            raise ValueError(f"teacher's weights do not fit the student: missing {missing}, unexpected {unexpected}")
+        model = cls._next_stage(teacher, 2, DISTILLATION_SETTINGS, settings, "for_distillation")
         model.set_teacher(teacher)
+        return model
+
+    @classmethod
+    def for_text_alignment(cls, start: "VideoPrismForPretraining", **settings: Any) -> "VideoPrismForPretraining":
+        """A stage-3 model with ``start``'s weights (normally a stage-2 model; its decoder is left
+        behind): the video encoder frozen, the pooler, text tower and temperature to train;
+        ``settings`` may set only ``ALIGNMENT_SETTINGS``."""
+        if start.config.stage == 3:
+            raise ValueError("for_text_alignment starts from a stage-1 or stage-2 model, not a stage-3 one")
+        return cls._next_stage(start, 3, ALIGNMENT_SETTINGS, settings, "for_text_alignment")
+
+    @classmethod
+    def _next_stage(cls, start: "VideoPrismForPretraining", stage: int, allowed: tuple[str, ...],
+                    settings: dict[str, Any], caller: str) -> "VideoPrismForPretraining":
+        """A stage-``stage`` model of ``start``'s sizes and weights; weights one of the two models
+        has and the other has not may only be a decoder's (the distillation decoder is stage 2's)."""
+        other = sorted(set(settings) - set(allowed))
+        if other:
+            raise ValueError(f"{caller}: {', '.join(other)} cannot change from the start model's (stage-{stage} settings, "
+                             f"e.g. a stage-{stage} run's model.overrides, may be only: {', '.join(allowed)})")
+        model = cls(start.config.replace(stage=stage, **settings))
+        missing, unexpected = model.load_state_dict(start.state_dict(), strict=False)
+        if any(not key.startswith("decoder.") for key in [*missing, *unexpected]):
+            raise ValueError(f"the start model's weights do not fit a stage-{stage} model: missing {missing}, "
+                             f"unexpected {unexpected}")
         return model
 
     # ----- encoders -----
@@ -137,13 +169,13 @@ class VideoPrismForPretraining(nn.Module):
     def forward(self, frames: torch.Tensor, text_ids: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
                 text_keys: torch.Tensor | None = None, visible: torch.Tensor | None = None,
                 shuffle: torch.Tensor | None = None, **_other: Any) -> dict[str, torch.Tensor]:
-        """Stage 1: ``frames``, ``text_ids``, ``text_mask`` (``text_keys``) -> ``loss``,
+        """Stages 1 and 3: ``frames``, ``text_ids``, ``text_mask`` (``text_keys``) -> ``loss``,
         ``contrastive_loss``, ``contrastive_accuracy``, ``temperature``. Stage 2: ``frames``,
         ``visible [B, V]``, ``shuffle [B, T·V]`` -> ``loss``, ``token_loss``, ``global_loss``.
         Other batch keys (``attention_mask``) are ignored."""
-        if self.config.stage == 1:
+        if self.config.contrastive:
             if text_ids is None or text_mask is None:
-                raise ValueError("a stage-1 batch needs text_ids and text_mask beside frames")
+                raise ValueError(f"a stage-{self.config.stage} batch needs text_ids and text_mask beside frames")
             # bound the parameter, not just its use (CLIP's way): past a clamp of the output its gradient
             # is zero, and Adam's momentum can leave it there for good (under ZeRO the optimizer's master
             # copy may still pass the bound, but it keeps getting the gradient and can come back)

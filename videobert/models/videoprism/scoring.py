@@ -4,8 +4,8 @@ A video is an int64 array of clip-store rows (``videobert.video.clip_store``), i
 
 - embeddings: a video's frames spread evenly to the model's ``num_frames`` (the middle of each
   share, no jitter) through the encoder and the attention pooler; a text through the text tower;
-  both unit length, in the stage-1 contrastive space (a stage-2 model's pooled embedding is held
-  there by the global distillation);
+  both unit length, in the contrastive space of stage 1 (a stage-2 model's pooled embedding is held
+  there by the global distillation) or of stage 3 (the text alignment on the frozen encoder);
 - pair logits: the cosine scaled by the learned temperature (``1 / T``), the logit of stage 1's loss;
 - zero-shot: there is no masked-word head (``can_fill_masks = False``): the task compares the video
   with the embedding of every filled prompt instead;
