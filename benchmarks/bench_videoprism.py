@@ -1,6 +1,7 @@
 """VideoPrism: encoder throughput (clips/s: frames -> space-time tokens -> pooled embedding) and
-training-step throughput (forward, backward, AdamW step; clips/s) of stage 1 (contrastive) and
-stage 2 (masked distillation against a frozen teacher). Attention runs through
+training-step throughput (forward, backward, AdamW step; clips/s) of stage 1 (contrastive), stage 2
+(masked distillation against a frozen teacher) and stage 3 (text alignment on the frozen encoder).
+Attention runs through
 ``F.scaled_dot_product_attention``.
 
 Configs: ``tiny`` (the demo's sizes; batch 32) and ``base`` (published VideoPrism-B: 16 x 288 px
@@ -65,6 +66,8 @@ def make_step(size: str, stage: int) -> tuple[Callable[[], float], int]:
     model = VideoPrismForPretraining(config.replace(stage=1))
     if stage == 2:  # against a frozen teacher of the same sizes
         model = VideoPrismForPretraining.for_distillation(model)
+    elif stage == 3:  # the encoder frozen: its forward only, no backward through it
+        model = VideoPrismForPretraining.for_text_alignment(model)
     return training_step(model.to(DEVICE).train(), make_batch(config, batch_size), lr=1e-4), batch_size
 
 
@@ -78,7 +81,7 @@ def test_encoder_clips_per_second(benchmark, size):
     benchmark.extra_info["clips_per_s"] = clips / benchmark.stats.stats.min
 
 
-@pytest.mark.parametrize("stage", [1, 2])
+@pytest.mark.parametrize("stage", [1, 2, 3])
 @pytest.mark.parametrize("size", SIZES)
 def test_training_step(benchmark, size, stage):
     step, clips = make_step(size, stage)
@@ -97,7 +100,7 @@ if __name__ == "__main__":
         encode, clips = make_encoder(size)
         seconds = best_seconds(encode)
         print(f"| {size} | encoder | {clips} | {seconds:.3f} | {clips / seconds:.1f} |")
-        for stage in (1, 2):
+        for stage in (1, 2, 3):
             step, clips = make_step(size, stage)
             seconds = best_seconds(step)
             print(f"| {size} | stage-{stage} step | {clips} | {seconds:.3f} | {clips / seconds:.1f} |")

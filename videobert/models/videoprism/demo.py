@@ -128,10 +128,10 @@ class VideoPrismDemo(DemoHooks):
         data = {"clips": str(pipeline.out / CLIPS_DIR)}
 
         def train(out: str, steps: int, lr: float | None = None, **model: Any) -> Any:
+            """(result, ranks) of one stage's run into ``out``; ``lr`` None: the demo's rate."""
             settings = {"optimizer": OptimizerConfig(lr=lr)} if lr else {}
-            result, ranks = pipeline.train(ModelConfig(family="videoprism", **model), out=pipeline.out / out,
-                                           family_data=data, steps=steps, **settings)
-            return result, ranks
+            return pipeline.train(ModelConfig(family="videoprism", **model), out=pipeline.out / out, family_data=data,
+                                  steps=steps, **settings)
 
         first, ranks = train(STAGE1_DIR, s.stage1_steps, preset="tiny", overrides=s.model_overrides())
         second, _ = train(STAGE2_DIR, s.stage2_steps, s.stage2_lr, init_from=first.model_dir,
