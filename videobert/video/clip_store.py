@@ -7,13 +7,14 @@ of a video here is the clip of the ``k``-th visual word of that video in a corpu
 ``frames_per_clip`` frames, resampled at ``frames_per_clip / clip_seconds`` fps (slot ``j`` shows the
 frame on screen at ``start + j / fps``), centre-cropped to ``size`` x ``size``.
 
-Why a store rather than decoding in DataLoader workers (measured on the demo's videos with both
-cores busy with other jobs, so only roughly): an example is 4 clips of one video; decoding them on
-the fly (open the file, decode from its start to the clips with PyAV at 32 px) took ~150 ms an
-example, ~5 s for a batch of 32 on one worker, against ~0.17 s for the tiny model's training step
-under the same load (and the demo's two ranks already hold both cores, so workers would only take
-time from them). Gathering the same frames from the memory-mapped store took ~0.07 ms an example.
-Writing the store for all 120 demo videos (2,000 clips x 4 frames of 32 x 32 px, 25 MB) took ~10 s.
+Why a store rather than decoding in DataLoader workers (``benchmarks/bench_videoprism_data.py``,
+measured alone on 2 cores; benchmarks/RESULTS.md): an example of the demo is 4 clips of one video.
+Decoding them on the fly (open the file, decode from its start to the clips with PyAV at 32 px)
+gave 36-38 examples/s on one worker, gathering them from the memory-mapped store 31,000-61,000,
+and the demo's stage-1 training step consumes 269-275 examples/s: on the fly would need 7 workers
+to keep the trainer busy, on a machine whose two cores the trainer already holds. Writing the store
+for all 120 demo videos (2,000 clips x 4 frames of 32 x 32 px, 25 MB) takes 3-4 s (the demo's
+``clips`` stage).
 
 Layout of a store directory::
 
