@@ -133,3 +133,21 @@ def test_normalize_clips_matches_the_formula_on_any_leading_shape():
     assert normalize_clips(frames, torch.bfloat16).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="expected uint8 frames"):
         normalize_clips(frames.float())
+
+
+def test_decoding_threads_follow_the_frame_size_and_never_change_the_clips(tmp_path):
+    """Large frames decode on every core, smaller ones leave a core to the conversion thread; an
+    explicit count is kept. Whatever the count, the clips are the same."""
+    from videobert.video.pyav_backend import PyAVDecoder, default_threads
+    from videobert.video.types import DecodeReport
+
+    assert [default_threads(1280, 720, 2), default_threads(960, 540, 2), default_threads(640, 360, 2)] == [2, 2, 1]
+    assert [default_threads(640, 272, 1), default_threads(1920, 1080, 16), default_threads(640, 272, 16)] == [1, 16, 15]
+    assert PyAVDecoder().threads is None and PyAVDecoder(3).threads == 3
+    path = write_video(tmp_path / "large.mp4", "libx264", fps=20, frames=40, width=960, height=544, textured=True)
+    spec = ClipSpec(fps=20, clip_frames=10, size=64)
+    clips = {threads: np.stack([c.frames for c in PyAVDecoder(threads).raw_clips(path, spec, DecodeReport())])
+             for threads in (None, 1, 2)}
+    assert clips[None].shape == (4, 10, 64, 64, 3)
+    np.testing.assert_array_equal(clips[None], clips[1])
+    np.testing.assert_array_equal(clips[None], clips[2])

@@ -6,8 +6,8 @@ torchvision's ``resize``, so frames match the S3D weights' own transform; swscal
 7-10 levels away on average), centre-cropped and converted to RGB (see FrameConverter).
 
 Conversion runs on a second thread, at most a clip's worth of frames behind the decoder, and
-decoding leaves it a core; the conversion kernels release the GIL, so decoding and converting
-overlap instead of taking turns (benchmarks/RESULTS.md, video section).
+decoding of frames below LARGE_FRAME_PIXELS leaves it a core; the conversion kernels release the
+GIL, so decoding and converting overlap instead of taking turns (benchmarks/RESULTS.md, video section).
 """
 
 from __future__ import annotations
@@ -33,14 +33,24 @@ from .sampling import ClipSpec, TimestampResampler, group_into_clips
 from .types import DecodeReport, RawClip
 
 
+# Frames of at least this many pixels decode on every core by default; smaller ones leave a core to
+# the conversion thread. On 2 cores, against a bare decode (benchmarks/RESULTS.md, video section):
+# 640x272 and 640x360 went faster with one decoding thread (0.71-0.93 against 0.70-0.72 with two),
+# 1280x720 with two (0.79-0.80 against 0.68-0.77): decoding a large frame outweighs converting it.
+LARGE_FRAME_PIXELS = 960 * 540
+
+
+def default_threads(width: int, height: int, cores: int) -> int:
+    """FFmpeg decoding threads for a ``width`` x ``height`` video on ``cores`` cores."""
+    return cores if width * height >= LARGE_FRAME_PIXELS else max(1, cores - 1)
+
+
 class PyAVDecoder:
     name = "pyav"
 
     def __init__(self, threads: int | None = None):
-        # FFmpeg decoding threads (0: FFmpeg's own choice, cores + 1). The default leaves one core to
-        # the conversion thread: on 2 cores, one decoding thread beside it measured 6-15% faster
-        # than FFmpeg's frame threads at 640x360 and 720p (benchmarks/RESULTS.md, video section).
-        self.threads = max(1, (os.cpu_count() or 1) - 1) if threads is None else threads
+        # FFmpeg decoding threads (0: FFmpeg's own choice, cores + 1); None: default_threads per video
+        self.threads = threads
 
     def raw_clips(self, path: str | os.PathLike, spec: ClipSpec, report: DecodeReport,
                   normalized: bool = False) -> Iterator[RawClip]:
@@ -48,7 +58,9 @@ class PyAVDecoder:
         container, stream = open_video(path)
         with container:
             stream.thread_type = "AUTO"
-            stream.thread_count = self.threads
+            context = stream.codec_context
+            stream.thread_count = (default_threads(context.width, context.height, os.cpu_count() or 1)
+                                   if self.threads is None else self.threads)
             report.expected_seconds = expected_duration(container, stream)
             report.start_seconds = stream_start(stream)
             shown = self._resampled_frames(path, container, stream, spec, report)

@@ -27,7 +27,7 @@ def make_decoder(path: str | os.PathLike, backend: str = "auto", pyav_threads: i
     """The decoder for ``backend``: ``"pyav"``; ``"dali"`` (GPU when CUDA is available, else CPU);
     ``"dali-cpu"``; ``"auto"``: see :func:`auto_uses_dali`. DALI's GPU is ``cuda:LOCAL_RANK``, the
     process's own GPU under torchrun / deepspeed. ``pyav_threads``: FFmpeg decoding threads for
-    PyAV (default: all cores but one)."""
+    PyAV (default: per video, ``pyav_backend.default_threads``)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown video backend {backend!r}; choose from {BACKENDS}")
     gpu = torch.cuda.is_available()
