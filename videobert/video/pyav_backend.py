@@ -34,9 +34,10 @@ from .types import DecodeReport, RawClip
 
 
 # Frames of at least this many pixels decode on every core by default; smaller ones leave a core to
-# the conversion thread. On 2 cores, against a bare decode (benchmarks/RESULTS.md, video section):
-# 640x272 and 640x360 went faster with one decoding thread (0.71-0.93 against 0.70-0.72 with two),
-# 1280x720 with two (0.79-0.80 against 0.68-0.77): decoding a large frame outweighs converting it.
+# the conversion thread. On 2 cores, in interleaved comparisons (benchmarks/RESULTS.md, video
+# section), 1280x720 kept 0.01-0.13 more of a bare decode's speed with two decoding threads than with
+# one, 640x360 0.12-0.23 more with one, and 640x272 came out even: decoding a large frame outweighs
+# converting it.
 LARGE_FRAME_PIXELS = 960 * 540
 
 
