@@ -309,7 +309,9 @@ def test_demo_stopped_three_ways_during_pretraining_then_resumed(tmp_path):
     run.wait_until(lambda: stage_status(reference, "pretrain") == "done", "reference pretrained", timeout=600)
     run.stop_with(signal.SIGTERM)
     assert run.process.returncode == 143, run.output()[-3000:]
-    assert_stopped_message(run, signal.SIGTERM, "evaluate")
+    # a stage after pretraining: evaluate, or caption when evaluate ended within the poll interval
+    assert any(f"stopped by SIGTERM in stage '{stage}'" in run.output() for stage in ("evaluate", "caption")), run.output()[-3000:]
+    assert stage_status(reference, "pretrain") == "done"
 
     # SIGINT (inherited as ignored, as under `cmd &` in a script) while the ranks start: exit 130.
     run = Run(videobert(*args), tmp_path / "sigint.log", ignore_sigint=True)
