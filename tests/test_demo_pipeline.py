@@ -112,7 +112,6 @@ def test_failing_stage_names_itself_and_fresh_starts_over(tmp_path):
     assert [(r["key"], r["status"]) for r in records] == [("generate", "done"), ("extract", "failed")]
 
 
-
 def test_videoprism_demo_runs_its_three_stages_and_the_ablation(tmp_path):
     """The small VideoPrism demo: stage 1, stage 2, stage 3 (the scored model) and stage 3 on the
     stage-1 encoder, each in its own directory; the ablation scores all four on the held-out split."""
