@@ -128,5 +128,7 @@ def test_videoprism_demo_runs_its_three_stages_and_the_ablation(tmp_path):
     for scores in pretrain["ablation"].values():
         assert set(scores) == {"verb_top1", "object_top1", "text_to_video_R@1"}
         assert all(0 <= value <= 1 for value in scores.values())
+    with Image.open(tmp_path / report["outputs"]["loss_curves"]) as image:  # the stage-3 run's loss and accuracy
+        assert len(np.unique(np.asarray(image.convert("L")))) > 10
     # the demo's own scoring is of the stage-3 model: the ablation's figure for it is the report's
     assert pretrain["ablation"]["stage1+2+3"]["verb_top1"] == pytest.approx(report["zero_shot"]["verb"]["top1"], abs=1e-4)

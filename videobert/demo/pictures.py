@@ -34,18 +34,19 @@ def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
     return (sums[1:] - sums[lo]) / (np.arange(1, len(values) + 1) - lo)
 
 
-def plot_loss_curves(run_dir: str | os.PathLike, path: str | os.PathLike) -> Path:
+def plot_loss_curves(run_dir: str | os.PathLike, path: str | os.PathLike,
+                     keys: tuple[tuple[str, ...], tuple[str, ...]]) -> Path:
     """Losses (left) and accuracies (right) per logged step from the run's ``metrics.jsonl``: faint
-    raw values, and their running mean over 9 records."""
+    raw values, and their running mean over 9 records; ``keys``: (loss keys, accuracy keys), those
+    the run logged are drawn."""
     from videobert.train import read_metrics
 
     records = read_metrics(run_dir)
     if not records:
         raise ValueError(f"{run_dir}/metrics.jsonl holds no training records")
     figure, (losses, accuracies) = _figure(2)
-    for axis, keys in ((losses, ("loss", "mlm_loss", "mvm_loss", "alignment_loss")),
-                       (accuracies, ("mlm_accuracy/video_text", "mvm_accuracy/video_text", "alignment_accuracy"))):
-        for key in keys:
+    for axis, axis_keys in zip((losses, accuracies), keys):
+        for key in axis_keys:
             points = [(r["step"], r[key]) for r in records if key in r]
             if points:
                 steps, values = zip(*points)
@@ -55,7 +56,7 @@ def plot_loss_curves(run_dir: str | os.PathLike, path: str | os.PathLike) -> Pat
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     losses.set_title("training losses")
-    accuracies.set_title("training accuracies (masked tokens, alignment)")
+    accuracies.set_title("training accuracies")
     accuracies.set_ylim(0, 1)
     return _save(figure, path)
 

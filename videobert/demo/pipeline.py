@@ -264,7 +264,7 @@ class DemoPipeline:
         evaluation = self._stage_result("evaluate")
         zero_shot = json.loads((self.eval_dir / "zero_shot.json").read_text(encoding="utf-8"))
         paths = {
-            "loss_curves": plot_loss_curves(self.run_dir, self.pictures / "loss_curves.png"),
+            "loss_curves": plot_loss_curves(self.run_dir, self.pictures / "loss_curves.png", self.hooks.curve_keys),
             "zero_shot": plot_zero_shot(evaluation, self.pictures / "zero_shot.png"),
             "zero_shot_per_class": plot_zero_shot_per_class(zero_shot, self.pictures / "zero_shot_per_class.png"),
         }

@@ -20,6 +20,7 @@ from typing import Any
 from videobert.utils.config import JsonConfig
 
 MODEL_TYPE = "actbert"
+OBJECTIVES = ("mlm", "action", "object", "matching")  # each logs <name>_loss and <name>_accuracy
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from videobert.demo.family_hooks import ClipTable, DemoHooks
+from videobert.models.actbert.config import OBJECTIVES
 from videobert.demo.stages import Stage
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ TANGLED_LAYERS = 2       # both of the demo's 2 text layers are tangled with the
 
 
 class ActBertDemo(DemoHooks):
+    curve_keys = (("loss", *(f"{objective}_loss" for objective in OBJECTIVES)),
+                  tuple(f"{objective}_accuracy" for objective in OBJECTIVES))
+
     def settings(self, config: Any) -> dict[str, Any]:
         return {"steps": self.steps_of(config), "lr": LR, "max_clips": MAX_CLIPS, "tangled_layers": TANGLED_LAYERS}
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from videobert.models.actbert.config import ActBertConfig
+from videobert.models.actbert.config import OBJECTIVES, ActBertConfig
 from videobert.models.actbert.pretraining import ActBertForPretraining
 from videobert.models.family import Family
 from videobert.train.config import ModelConfig, TrainConfig
@@ -93,8 +93,7 @@ class ActBertFamily(Family):
     name = "actbert"
     config_class = ActBertConfig
     model_class = ActBertForPretraining
-    metric_keys = ("loss", *(f"{objective}_{kind}" for objective in ("mlm", "action", "object", "matching")
-                             for kind in ("loss", "accuracy")))
+    metric_keys = ("loss", *(f"{objective}_{kind}" for objective in OBJECTIVES for kind in ("loss", "accuracy")))
 
     def prepare(self, config: TrainConfig) -> tuple[ModelConfig, Path | None]:
         from videobert.corpus.store import read_corpus_info

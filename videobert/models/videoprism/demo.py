@@ -87,6 +87,7 @@ def evaluate_model(pipeline: "DemoPipeline", scoring: Any, clips: ClipTable) -> 
 
 class VideoPrismDemo(DemoHooks):
     outputs = (CLIPS_DIR, STAGE1_DIR, STAGE2_DIR, CONTROL_DIR)
+    curve_keys = (("loss",), ("contrastive_accuracy",))  # of pretrain/: the stage-3 run
 
     def sizes(self, pipeline: "DemoPipeline") -> DemoSettings:
         return DEMO_SETTINGS[pipeline.config.size]
