@@ -23,6 +23,7 @@ from typing import Callable
 
 import av
 
+from bench_video import raw_decode
 from videobert.video.pyav_backend import PyAVDecoder, default_threads
 from videobert.video.sampling import ClipSpec
 from videobert.video.synthetic import write_video
@@ -32,22 +33,14 @@ CORES = os.cpu_count() or 1
 SPEC = ClipSpec(fps=20, clip_frames=30, size=224)
 
 
-def bare_decode(path: str, threads: int) -> None:
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type, stream.thread_count = "AUTO", threads
-        for _ in container.decode(stream):
-            pass
-
-
 def pipeline(path: str, threads: int | None) -> None:
     for _ in PyAVDecoder(threads).raw_clips(path, SPEC, DecodeReport()):
         pass
 
 
 def cases(path: str) -> dict[str, Callable[[], None]]:
-    return {"bare 0": lambda: bare_decode(path, 0), "bare 1": lambda: bare_decode(path, 1),
-            f"bare {CORES}": lambda: bare_decode(path, CORES), "pipeline 1": lambda: pipeline(path, 1),
+    return {"bare 0": lambda: raw_decode(path, 0), "bare 1": lambda: raw_decode(path, 1),
+            f"bare {CORES}": lambda: raw_decode(path, CORES), "pipeline 1": lambda: pipeline(path, 1),
             f"pipeline {CORES}": lambda: pipeline(path, CORES), "pipeline default": lambda: pipeline(path, None)}
 
 

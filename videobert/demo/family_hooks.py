@@ -27,10 +27,8 @@ ClipTable = dict[str, tuple[np.ndarray, np.ndarray]]
 class DemoHooks:
     # what the family writes in the demo's directory besides the shared outputs (``--fresh`` deletes them)
     outputs: tuple[str, ...] = ()
-    # the training metrics the loss-curve picture draws: (losses, accuracies), VideoBERT's by default
-    curve_keys: tuple[tuple[str, ...], tuple[str, ...]] = (
-        ("loss", "mlm_loss", "mvm_loss", "alignment_loss"),
-        ("mlm_accuracy/video_text", "mvm_accuracy/video_text", "alignment_accuracy"))
+    # the training metrics of ``pipeline.run_dir`` the loss-curve picture draws: (losses, accuracies)
+    curve_keys: tuple[tuple[str, ...], tuple[str, ...]] = (("loss",), ())
 
     def settings(self, config: "DemoConfig") -> dict[str, Any]:
         """The family's own demo settings (sizes, steps, rates), JSON values: part of the demo's

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 
 class VideoBertDemo(DemoHooks):
+    curve_keys = (("loss", "mlm_loss", "mvm_loss", "alignment_loss"),
+                  ("mlm_accuracy/video_text", "mvm_accuracy/video_text", "alignment_accuracy"))
+
     def pretrain(self, pipeline: "DemoPipeline") -> dict[str, Any]:
         import torch
 
