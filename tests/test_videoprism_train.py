@@ -68,14 +68,16 @@ def test_stage1_two_ranks_match_one_process_with_the_whole_batch(data, stage1, t
     result = launch(run_config(data, tmp_path, "micro_batch_size=4"), num_procs=2, timeout=240)
     assert result.stopped == "completed"
     assert losses(tmp_path) == pytest.approx(losses(Path(stage1.out)), rel=1e-4)
-    # the exported models embed alike (Adam's step on a near-zero gradient may round apart in a weight)
+    # the exported models embed alike. Not bit for bit: the two ranks sum gradients in another order, and
+    # Adam's step on a near-zero gradient can round apart in a weight. Measured apart: 1e-6 on the
+    # development VM, 1.4e-4 on a CI machine; a model one step short is 1.6 away (embeddings of norm 8).
     theirs, ours = (VideoPrismForPretraining.from_pretrained(r.model_dir).eval() for r in (stage1, result))
     store = ClipStore(data[1])
     frames = torch.from_numpy(store.frames(np.arange(8)).reshape(2, 8, 16, 16, 3)[:, ::2].copy())
     texts = {"text_ids": torch.tensor([[101, 2000, 102]]), "text_mask": torch.ones(1, 3, dtype=torch.long)}
     with torch.no_grad():
-        torch.testing.assert_close(ours.embed_video(frames), theirs.embed_video(frames), rtol=0, atol=1e-4)
-        torch.testing.assert_close(ours.embed_text(**texts), theirs.embed_text(**texts), rtol=0, atol=1e-4)
+        torch.testing.assert_close(ours.embed_video(frames), theirs.embed_video(frames), rtol=0, atol=2e-3)
+        torch.testing.assert_close(ours.embed_text(**texts), theirs.embed_text(**texts), rtol=0, atol=2e-3)
 
 
 def test_stage2_distils_the_stage1_model_and_exports_without_it(data, stage1, tmp_path):
