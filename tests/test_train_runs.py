@@ -82,10 +82,17 @@ def test_one_process_run_learns_logs_and_exports(reference):
     assert (Path(reference.model_dir) / "config.json").exists()
 
 
+def shared_allreduce_buffers() -> set[str]:
+    """The names DeepSpeed's shared-memory collectives give their per-rank buffers (66 MB each)."""
+    return {path.name for path in Path("/dev/shm").glob(f"deepspeed_allreduce_buffer_{os.getuid()}_*")}
+
+
 @pytest.mark.parametrize("stage", ["zero2", "zero3"])
 def test_two_ranks_match_one_process(corpus, reference, tmp_path, stage):
+    buffers_before = shared_allreduce_buffers()
     result = launch(config(corpus, tmp_path / stage, f"deepspeed={stage}"), num_procs=2, timeout=240)
     assert result.stopped == "completed" and result.step == STEPS
+    assert shared_allreduce_buffers() <= buffers_before  # a run leaves no RAM behind in /dev/shm
     assert losses(tmp_path / stage) == pytest.approx(losses(reference.out), rel=1e-4)
     assert losses(tmp_path / stage, "eval") == pytest.approx(losses(reference.out, "eval"), rel=1e-4)
     # The export (ZeRO-3: gathered from the two ranks' partitions) reloads to the reference's outputs.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,7 +44,24 @@ def init_distributed() -> tuple[int, int]:
             os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
             os.environ["MASTER_PORT"] = str(free_port())
         deepspeed.init_distributed(verbose=False)
+        _unlink_shared_allreduce_buffer()
     return dist.get_rank(), dist.get_world_size()
+
+
+def _unlink_shared_allreduce_buffer() -> None:
+    """Remove the name of this rank's DeepSpeed shared-memory allreduce buffer.
+
+    On a CPU node whose ranks are all local, DeepSpeed's shm collectives give each rank a 66 MB
+    buffer in /dev/shm (``deepspeed_allreduce_buffer_{uid}_{MASTER_ADDR}_{MASTER_PORT}_{rank}``,
+    deepspeed/ops/csrc/cpu/comm/shm.cpp) and never unlink it, so every two-rank run left 132 MB of
+    RAM behind (157 runs filled a 24 GB /dev/shm here). Every rank has mapped every buffer once
+    ``init_distributed`` returns on all of them (each waits for the others' files), so after a
+    barrier the names can go; the mappings live on until the processes end, however they end.
+    """
+    path = Path("/dev/shm") / (f"deepspeed_allreduce_buffer_{os.getuid()}_{os.environ.get('MASTER_ADDR', '')}_"
+                               f"{os.environ.get('MASTER_PORT', '')}_{dist.get_rank()}")
+    barrier()
+    path.unlink(missing_ok=True)
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
