@@ -115,3 +115,50 @@ def test_an_empty_slot_is_reported():
     data = RankData(lambda shard, n: _Numbers(shard, n, size=1), rank=1, world_size=2, accumulation_steps=1, micro_batch_size=1)
     with pytest.raises(ValueError, match="data slot 1 of 2 has no examples"):
         data.next_micro_batch(0)
+
+
+def _length(example: dict) -> int:
+    return example["value"] % 5
+
+
+def _grouped_steps(world_size: int, accumulation: int, steps: int, group: int, micro: int = 3) -> list[dict[int, list]]:
+    ranks = [RankData(_Numbers, rank, world_size, accumulation, micro, _length, group) for rank in range(world_size)]
+    return [{data.slot_of(a): data.next_micro_batch(a) for data in ranks for a in range(accumulation)} for _ in range(steps)]
+
+
+def test_grouped_slots_serve_each_pool_once_sorted_by_length_in_one_order_for_every_slot():
+    grouped = _grouped_steps(world_size=1, accumulation=2, steps=12, group=4)
+    plain = _steps(world_size=1, accumulation=2, steps=12)
+    assert grouped == _grouped_steps(world_size=2, accumulation=1, steps=12, group=4)  # still independent of the world
+    for slot in (0, 1):
+        for pool in range(3):  # 4 micro-batches of 3 = 12 examples read ahead, then cut by length
+            served = [grouped[step][slot] for step in range(4 * pool, 4 * pool + 4)]
+            read = [example for step in range(4 * pool, 4 * pool + 4) for example in plain[step][slot]]
+            assert sorted(map(str, read)) == sorted(e for batch in served for e in map(str, batch))  # each once
+            by_length = sorted(served, key=lambda batch: [_length(e) for e in batch])
+            assert [_length(e) for batch in by_length for e in batch] == sorted(_length(e) for e in read)
+    # both slots serve their pool's k-th shortest micro-batch at the same step
+    rank_in_pool = [[sorted(range(4), key=lambda k: [_length(e) for e in grouped[4 * p + k][slot]]) for p in range(3)]
+                    for slot in (0, 1)]
+    assert rank_in_pool[0] == rank_in_pool[1] and len({str(order) for order in rank_in_pool[0]}) > 1
+
+
+@pytest.mark.parametrize("stop_after", [4, 5, 6])  # mid-pool, at a pool's end, and the start of the next
+def test_grouped_data_resumes_exactly_mid_pool(stop_after):
+    data = RankData(_Numbers, 0, 1, 2, 3, _length, 4)
+    for _ in range(stop_after):
+        data.next_micro_batch(0), data.next_micro_batch(1)
+    state = data.state_dict()
+    expected = [[data.next_micro_batch(a) for a in (0, 1)] for _ in range(6)]
+    resumed = RankData(_Numbers, 0, 1, 2, 3, _length, 4)
+    resumed.load_state_dict(state)
+    assert [[resumed.next_micro_batch(a) for a in (0, 1)] for _ in range(6)] == expected
+
+
+def test_grouping_needs_a_family_that_knows_example_lengths():
+    from videobert.models import get_family
+
+    with pytest.raises(ValueError, match="'videoprism' cannot group examples by length"):
+        get_family("videoprism").example_length({})
+    with pytest.raises(ValueError, match="group_by_length must be >= 1"):
+        load_train_config(None, ["data.group_by_length=0"])

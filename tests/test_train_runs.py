@@ -23,6 +23,7 @@ from videobert.corpus import CorpusConfig, PretrainingDataset, build_corpus
 from videobert.models.videobert import VideoBertConfig, VideoBertForPretraining
 from videobert.text import Cue
 from videobert.train import NonFiniteLossError, launch, load_train_config, pretrain, read_metrics
+from videobert.train.data import RankData
 from videobert.train.distributed import child_environment
 from videobert.models.videobert.family import FAMILY
 
@@ -120,6 +121,25 @@ def test_resume_follows_the_uninterrupted_trajectory(corpus, reference, tmp_path
     assert losses(tmp_path) == pytest.approx(losses(reference.out), rel=1e-6)
     assert [r["lr"] for r in read_metrics(tmp_path)] == pytest.approx([r["lr"] for r in read_metrics(reference.out)])
     assert_same_outputs(Path(second.model_dir), Path(reference.model_dir), corpus, atol=1e-6)
+
+
+def test_grouped_by_length_pads_less_and_resumes_mid_pool(corpus, tmp_path):
+    """data.group_by_length=3 with 2 accumulation steps: a stop at step 4 falls inside a pool."""
+    grouped = config(corpus, tmp_path / "whole", "data.group_by_length=3", "eval_every=0")
+    model = VideoBertForPretraining(VideoBertConfig.tiny())
+    collate = FAMILY.collator(grouped, model)
+    widths = {}
+    for group in (1, 3):
+        data = RankData(FAMILY.dataset_factory(grouped, "train"), 0, 1, 2, 4, FAMILY.example_length, group)
+        widths[group] = sum(collate(data.next_micro_batch(step % 2))["attention_mask"].shape[1] for step in range(48))
+    assert widths[3] < 0.9 * widths[1]
+    whole = pretrain(grouped)
+    assert whole.stopped == "completed"
+    first = pretrain(config(corpus, tmp_path / "resumed", "data.group_by_length=3", "eval_every=0", "stop_at_step=4"))
+    assert (first.stopped, first.step) == ("stop_at_step", 4)
+    second = pretrain(config(corpus, tmp_path / "resumed", "data.group_by_length=3", "eval_every=0"))
+    assert (second.stopped, second.step) == ("completed", STEPS)
+    assert losses(tmp_path / "resumed") == pytest.approx(losses(tmp_path / "whole"), rel=1e-6)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])

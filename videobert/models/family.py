@@ -67,6 +67,12 @@ class Family:
         """Examples -> a batch of tensors (with ``attention_mask``) for ``model(**batch)``."""
         raise NotImplementedError
 
+    def example_length(self, example: dict[str, Any]) -> int:
+        """How long ``example`` is where the collator pads a batch to its longest example: what
+        ``data.group_by_length`` sorts by. Families whose examples all have one size need not say."""
+        raise ValueError(f"model family {self.name!r} cannot group examples by length (data.group_by_length > 1): "
+                         f"its examples have no length that decides the padding")
+
     def model_from_settings(self, config: "ModelConfig") -> "torch.nn.Module":
         """A fresh model of ``config.preset`` with ``config.overrides``, or one initialised from
         ``config.init_from`` (a ``from_pretrained`` directory, or ``bert:DIR`` for a BERT checkpoint:

@@ -33,6 +33,10 @@ class DataConfig:
     concat_prob: float = 0.5         # chance that a sentence is joined with the next ones of its video
     max_concat: int = 3              # at most this many sentences joined
     max_stride: int = 5              # visual words sub-sampled with a random stride of 1 .. max_stride
+    # Each data slot reads this many micro-batches ahead, sorts them by length and serves them as
+    # micro-batches of similar length (in a random order, the same on every slot), so less of a batch
+    # is padding; 1 = stream order. The model family says how long an example is (Family.example_length).
+    group_by_length: int = 1
     # the model family's own data settings (e.g. ActBERT's feature and region stores); see its family.py
     family: dict[str, Any] = field(default_factory=dict)
 
@@ -108,6 +112,7 @@ class TrainConfig:
             (self.on_nonfinite in ("raise", "skip"), f"on_nonfinite must be 'raise' or 'skip', got {self.on_nonfinite!r}"),
             (self.optimizer.name in ("adam", "adamw"), f"optimizer.name must be 'adam' or 'adamw', got {self.optimizer.name!r}"),
             (self.schedule.decay in ("linear", "constant"), f"schedule.decay must be 'linear' or 'constant', got {self.schedule.decay!r}"),
+            (self.data.group_by_length >= 1, f"data.group_by_length must be >= 1 (1 = off), got {self.data.group_by_length}"),
             (len(self.data.stream_weights) == 3, f"data.stream_weights needs 3 weights (text, video, video-text), got {self.data.stream_weights}"),
         ]
         for ok, message in checks:

@@ -6,10 +6,17 @@ world_size=data_slots)``); rank ``r`` with ``a`` accumulation steps owns slots `
 r + 2 world, ...``. One process with 2 accumulation steps and two ranks with 1 therefore see the
 same micro-batches and compute the same gradients, and a checkpoint stores each slot's
 (epoch, position), so a resumed run reads exactly the examples it would have read.
+
+With ``group`` > 1 (``data.group_by_length``) a slot reads ``group`` micro-batches at a time (a
+pool), sorts them by length and serves micro-batches of similar length, in an order drawn from the
+pool's index alone: every slot serves its short micro-batches at the same steps, so the ranks,
+which wait for each other every step, pad alike. A checkpoint then stores where the pool started
+and how many of its micro-batches were served; the pool is read again on resume.
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any, Callable, Iterator
 
 from torch.utils.data import IterableDataset
@@ -20,20 +27,28 @@ DatasetFactory = Callable[[int, int], IterableDataset]
 
 
 class SlotStream:
-    """The examples of one data slot, in order, epoch after epoch."""
+    """The examples of one data slot, in order, epoch after epoch (grouped by length: see the module)."""
 
-    def __init__(self, make_dataset: DatasetFactory, slot: int, num_slots: int):
+    def __init__(self, make_dataset: DatasetFactory, slot: int, num_slots: int,
+                 length: Callable[[Example], int] | None = None, group: int = 1):
         self.slot, self.num_slots = slot, num_slots
         self.dataset = make_dataset(slot, num_slots)
-        self.epoch, self.position = 0, 0
+        self.length, self.group = length, group
+        self.epoch, self.position = 0, 0  # where the next read starts
         self._iterator: Iterator[Example] | None = None
+        # grouping: the current pool's micro-batches still to serve, where the pool started, how many
+        # of its micro-batches were served, the index of the next pool, and how many to skip when the
+        # pool is read again after a resume
+        self._pool: list[list[Example]] = []
+        self._pool_start = (0, 0)
+        self._served, self._next_pool, self._skip = 0, 0, 0
 
     def _open(self) -> Iterator[Example]:
         # The dataset is deterministic in (seed, epoch, position): this resumes exactly.
         self.dataset.load_state_dict({"epoch": self.epoch, "position": self.position})
         return iter(self.dataset)
 
-    def take(self, count: int) -> list[Example]:
+    def _read(self, count: int) -> list[Example]:
         examples: list[Example] = []
         while len(examples) < count:
             if self._iterator is None:
@@ -50,20 +65,41 @@ class SlotStream:
             examples.append(example)
         return examples
 
+    def take(self, count: int) -> list[Example]:
+        if self.group == 1:
+            return self._read(count)
+        if not self._pool:
+            self._pool_start = (self.epoch, self.position)
+            examples = self._read(count * self.group)
+            lengths = [self.length(example) for example in examples]
+            order = sorted(range(len(examples)), key=lambda i: (lengths[i], i))
+            self._pool = [[examples[i] for i in order[j:j + count]] for j in range(0, len(order), count)]
+            random.Random(self._next_pool).shuffle(self._pool)
+            self._next_pool += 1
+            self._served, self._skip, self._pool = self._skip, 0, self._pool[self._skip:]
+        self._served += 1
+        return self._pool.pop(0)
+
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "position": self.position}
+        if self._pool:  # mid-pool: read the pool again from its start and skip what was served
+            epoch, position = self._pool_start
+            return {"epoch": epoch, "position": position, "pool": self._next_pool - 1, "served": self._served}
+        return {"epoch": self.epoch, "position": self.position, "pool": self._next_pool, "served": 0}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.position, self._iterator = int(state["epoch"]), int(state["position"]), None
+        self._pool, self._next_pool, self._skip = [], int(state.get("pool", 0)), int(state.get("served", 0))
 
 
 class RankData:
     """The data slots of one rank: ``next_micro_batch(a)`` gives accumulation step ``a``'s examples."""
 
-    def __init__(self, make_dataset: DatasetFactory, rank: int, world_size: int, accumulation_steps: int, micro_batch_size: int):
+    def __init__(self, make_dataset: DatasetFactory, rank: int, world_size: int, accumulation_steps: int, micro_batch_size: int,
+                 length: Callable[[Example], int] | None = None, group: int = 1):
         self.rank, self.world_size, self.micro_batch_size = rank, world_size, micro_batch_size
         num_slots = world_size * accumulation_steps
-        self.slots = {self.slot_of(a): SlotStream(make_dataset, self.slot_of(a), num_slots) for a in range(accumulation_steps)}
+        self.slots = {self.slot_of(a): SlotStream(make_dataset, self.slot_of(a), num_slots, length, group)
+                      for a in range(accumulation_steps)}
 
     def slot_of(self, accumulation_index: int) -> int:
         return accumulation_index * self.world_size + self.rank

@@ -44,6 +44,8 @@ def run_fingerprint(config: TrainConfig, model: ModelConfig, init_file: Path | N
         settings.pop(key)
     settings["data"].pop("corpus")
     settings["data"].pop("eval_split")
+    if config.data.group_by_length == 1:  # stream order, as before the setting existed: older runs still resume
+        settings["data"].pop("group_by_length")
     settings["model"] = to_dict(model)
     corpus = Path(config.data.corpus)
     info = read_corpus_info(corpus)

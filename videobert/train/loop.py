@@ -148,7 +148,8 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
         checkpoint.write_model_config(checkpoint_dir, model.config.to_dict())
 
     make_dataset = family.dataset_factory(config, config.data.split)
-    data = RankData(make_dataset, rank, world_size, accumulation, config.micro_batch_size)
+    data = RankData(make_dataset, rank, world_size, accumulation, config.micro_batch_size, family.example_length,
+                    config.data.group_by_length)
     start_step = 0
     if config.resume:
         state = checkpoint.load(engine, checkpoint_dir, rank)

@@ -66,6 +66,9 @@ class VideoBertFamily(Family):
                                  f"build the corpus with the model's tokenizer and visual words, or the model for the corpus")
         return MaskingCollator(vocab=model.config.vocab, max_length=config.data.max_length, mask_prob=config.data.mask_prob)
 
+    def example_length(self, example: dict[str, Any]) -> int:
+        return len(example["text_ids"]) + len(example["visual_words"])
+
     def demo_hooks(self) -> Any:
         from videobert.models.videobert.demo import VideoBertDemo
 
