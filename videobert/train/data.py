@@ -36,12 +36,12 @@ class SlotStream:
         self.length, self.group = length, group
         self.epoch, self.position = 0, 0  # where the next read starts
         self._iterator: Iterator[Example] | None = None
-        # grouping: the current pool's micro-batches still to serve, where the pool started, how many
-        # of its micro-batches were served, the index of the next pool, and how many to skip when the
-        # pool is read again after a resume
+        # grouping: the current pool's micro-batches still to serve (a pool holds ``group``), where the
+        # pool started, the index of the next pool, and how many to skip when the pool is read again
+        # after a resume
         self._pool: list[list[Example]] = []
         self._pool_start = (0, 0)
-        self._served, self._next_pool, self._skip = 0, 0, 0
+        self._next_pool, self._skip = 0, 0
 
     def _open(self) -> Iterator[Example]:
         # The dataset is deterministic in (seed, epoch, position): this resumes exactly.
@@ -76,14 +76,13 @@ class SlotStream:
             self._pool = [[examples[i] for i in order[j:j + count]] for j in range(0, len(order), count)]
             random.Random(self._next_pool).shuffle(self._pool)
             self._next_pool += 1
-            self._served, self._skip, self._pool = self._skip, 0, self._pool[self._skip:]
-        self._served += 1
+            self._skip, self._pool = 0, self._pool[self._skip:]
         return self._pool.pop(0)
 
     def state_dict(self) -> dict[str, int]:
         if self._pool:  # mid-pool: read the pool again from its start and skip what was served
             epoch, position = self._pool_start
-            return {"epoch": epoch, "position": position, "pool": self._next_pool - 1, "served": self._served}
+            return {"epoch": epoch, "position": position, "pool": self._next_pool - 1, "served": self.group - len(self._pool)}
         return {"epoch": self.epoch, "position": self.position, "pool": self._next_pool, "served": 0}
 
     def load_state_dict(self, state: dict[str, int]) -> None:

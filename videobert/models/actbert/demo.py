@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from videobert.demo.family_hooks import ClipTable, DemoHooks
-from videobert.models.actbert.config import OBJECTIVES
 from videobert.demo.stages import Stage
+from videobert.models.actbert.config import OBJECTIVES
 
 if TYPE_CHECKING:
     import torch
