@@ -111,11 +111,16 @@ examples_strategy = st.lists(
 )
 
 
+def examples_of(items) -> list[dict]:
+    """Valid examples from ``examples_strategy``'s items (each stream keeps only its modalities)."""
+    return [example(s, t if s != VIDEO_ONLY else [], w if s != TEXT_ONLY else [], a if s == VIDEO_TEXT else -100, seed)
+            for s, t, w, a, seed in items]
+
+
 @settings(max_examples=80, deadline=None)
 @given(examples_strategy, st.integers(3, 64), st.floats(0.0, 1.0))
 def test_masking_invariants(items, max_length, mask_prob):
-    examples = [example(s, t if s != VIDEO_ONLY else [], w if s != TEXT_ONLY else [], a if s == VIDEO_TEXT else -100, seed)
-                for s, t, w, a, seed in items]
+    examples = examples_of(items)
     batch = MaskingCollator(VOCAB, max_length=max_length, mask_prob=mask_prob)(examples)
     plain = MaskingCollator(VOCAB, max_length=max_length, mask_prob=0.0)(examples)
     # a misaligned pair is masked exactly as the same pair marked aligned, and has no labels

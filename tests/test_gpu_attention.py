@@ -1,5 +1,6 @@
 """Encoder attention keeps PyTorch's fused SDPA kernels eligible: no mask reaches
-``scaled_dot_product_attention`` when nothing is padded, and a padded batch still masks its padding.
+``scaled_dot_product_attention`` when nothing is padded, a padded batch still masks its padding, and
+sequences packed into one row attend to themselves only.
 
 Equality both ways: an all-ones mask gives exactly the output of no mask, and a padded batch gives
 at its real positions the output of the unpadded sequences. On a GPU the flash kernel (which takes
@@ -83,3 +84,14 @@ def test_fused_kernels_accept_the_encoders_calls():
     with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
         efficient = encoder(hidden, padded)
     torch.testing.assert_close(efficient[:, :40], expected[:, :40], rtol=5e-2, atol=5e-2)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@torch.no_grad()
+def test_packed_sequences_attend_to_their_own_positions_only(device):
+    encoder = make_encoder(device)
+    hidden = torch.randn(1, 16, 128, device=device)
+    example_index = torch.tensor([[0] * 9 + [1] * 5 + [-1] * 2], device=device)
+    packed = encoder(hidden, example_index=example_index)
+    torch.testing.assert_close(packed[0, :9], encoder(hidden[:, :9])[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(packed[0, 9:14], encoder(hidden[:, 9:14])[0], rtol=1e-5, atol=1e-5)

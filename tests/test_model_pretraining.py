@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from videobert.corpus import MaskingCollator
 from videobert.models.videobert import LossWeights, VideoBertConfig, VideoBertForPretraining
 from videobert.vocab import TEXT_ONLY, VIDEO_ONLY, VIDEO_TEXT
 
@@ -82,6 +83,32 @@ def test_forward_losses_and_accuracies_per_stream():
     predictions = model.visual_logits(hidden).argmax(-1)
     expected_video = (predictions[2, [4, 9]] == batch["mvm_labels"][2, [4, 9]]).float().mean()
     torch.testing.assert_close(out["mvm_accuracy/video"], expected_video)
+
+
+def test_packed_rows_give_the_padded_batch_losses_and_gradients():
+    """The same examples padded and packed (videobert.corpus.packing): the same losses, accuracies
+    per stream and gradients (dropout off: it draws its masks over the layout)."""
+    model = tiny(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    g = torch.Generator().manual_seed(1)
+    streams = [VIDEO_TEXT, TEXT_ONLY, VIDEO_ONLY] * 4
+    examples = [{"stream": s, "seed": i, "aligned": (i % 2) if s == VIDEO_TEXT else -100,
+                 "text_ids": torch.randint(1000, 30000, (int(torch.randint(1, 30, (), generator=g)),), generator=g).tolist() if s != VIDEO_ONLY else [],
+                 "visual_words": torch.randint(0, WORDS, (int(torch.randint(1, 20, (), generator=g)),), generator=g).tolist() if s != TEXT_ONLY else []}
+                for i, s in enumerate(streams)]
+    results = []
+    for pack in (False, True):
+        batch = MaskingCollator(model.config.vocab, max_length=64, mask_prob=0.3, pack_sequences=pack)(examples)
+        model.zero_grad()
+        out = model(**batch)
+        out["loss"].backward()
+        results.append((batch, {k: v.detach() for k, v in out.items()}, [p.grad.clone() for p in model.parameters()]))
+    (padded, expected, expected_grads), (packed, got, grads) = results
+    assert packed["input_ids"].numel() < 0.75 * padded["input_ids"].numel()
+    assert set(got) == set(expected) and {"mlm_accuracy/video_text", "mvm_accuracy/video", "alignment_loss"} <= set(got)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-6)
 
 
 def test_backward_reaches_every_parameter_and_omits_absent_objectives():

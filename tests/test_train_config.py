@@ -162,3 +162,13 @@ def test_grouping_needs_a_family_that_knows_example_lengths():
         get_family("videoprism").example_length({})
     with pytest.raises(ValueError, match="group_by_length must be >= 1"):
         load_train_config(None, ["data.group_by_length=0"])
+
+
+@pytest.mark.parametrize("family", ["actbert", "videoprism"])
+def test_packing_needs_a_family_whose_collator_packs(family, tmp_path):
+    from videobert.train import pretrain
+
+    config = load_train_config(None, [f"model.family={family}", "data.pack_sequences=true", f"out={tmp_path}"])
+    with pytest.raises(ValueError, match=f"'{family}' cannot pack sequences"):
+        pretrain(config)
+    assert not any(tmp_path.iterdir())  # refused before anything was written

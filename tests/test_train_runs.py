@@ -142,6 +142,18 @@ def test_grouped_by_length_pads_less_and_resumes_mid_pool(corpus, tmp_path):
     assert losses(tmp_path / "resumed") == pytest.approx(losses(tmp_path / "whole"), rel=1e-6)
 
 
+def test_packed_rows_train_as_the_padded_batches(corpus, tmp_path):
+    """data.pack_sequences: the same examples in fewer rows give the padded run's losses (dropout
+    off, the one thing that sees the layout), and the setting enters the run's fingerprint."""
+    no_dropout = ("model.overrides.hidden_dropout_prob=0.0", "model.overrides.attention_probs_dropout_prob=0.0", "eval_every=0")
+    padded = pretrain(config(corpus, tmp_path / "padded", *no_dropout))
+    packed = pretrain(config(corpus, tmp_path / "packed", *no_dropout, "data.pack_sequences=true"))
+    assert padded.stopped == packed.stopped == "completed"
+    assert losses(tmp_path / "packed") == pytest.approx(losses(tmp_path / "padded"), rel=1e-5)
+    assert json.loads((tmp_path / "packed" / "fingerprint.json").read_text())["data"]["pack_sequences"] is True
+    assert "pack_sequences" not in json.loads((tmp_path / "padded" / "fingerprint.json").read_text())["data"]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
 def test_stop_signal_checkpoints_and_exits_cleanly(corpus, reference, tmp_path, signum):
     args = overrides(corpus, tmp_path, "steps=100000", "save_every=100000", "eval_every=0")

@@ -23,6 +23,10 @@ unrelated (LXMERT leaves mismatched pairs out of masked-token prediction for the
 Their inputs are still masked, or the mere presence of ``[MASK]`` would tell the alignment head
 which pairs are aligned.
 
+Packing (``pack_sequences``): the padded rows are then laid end to end in fewer rows of the same
+width, with ``position_ids`` and ``example_index`` telling the model where each example lies
+(``videobert.corpus.packing``); masking is decided before, so it is the same either way.
+
 Randomness: each draw is a counter-based hash (splitmix64) of (example seed, position in the row,
 purpose), so an example is masked the same way in any batch, on any worker, in any order, and the
 whole batch is masked in a few vectorised numpy operations.
@@ -36,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from videobert.corpus.packing import pack_batch
 from videobert.vocab import TEXT_ONLY, VIDEO_ONLY, VIDEO_TEXT, UnifiedVocab
 
 IGNORE = -100
@@ -70,7 +75,8 @@ class MaskingCollator:
     """``collator(examples) -> dict[str, torch.Tensor]``; see the module docstring."""
 
     def __init__(self, vocab: UnifiedVocab | None = None, max_length: int = 512, mask_prob: float = 0.15,
-                 mask_token_prob: float = 0.8, random_token_prob: float = 0.1, pad_to_multiple_of: int = 8):
+                 mask_token_prob: float = 0.8, random_token_prob: float = 0.1, pad_to_multiple_of: int = 8,
+                 pack_sequences: bool = False):
         self.vocab = vocab or UnifiedVocab()
         if max_length < 3:
             raise ValueError(f"max_length must be >= 3 ([CLS] [>] [SEP]), got {max_length}")
@@ -79,6 +85,7 @@ class MaskingCollator:
         self.max_length, self.mask_prob = max_length, mask_prob
         self.mask_token_prob, self.random_token_prob = mask_token_prob, random_token_prob
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.pack_sequences = pack_sequences
         specials = np.array(self.vocab.special_ids)
         self._text_pool = np.setdiff1d(np.arange(self.vocab.text_vocab_size), specials)  # random text replacements
         self._forbidden_text = specials[specials < self.vocab.text_vocab_size]
@@ -149,6 +156,8 @@ class MaskingCollator:
 
         batch = {"input_ids": ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask,
                  "mlm_labels": mlm_labels, "mvm_labels": mvm_labels, "alignment_labels": aligned, "stream": streams}
+        if self.pack_sequences:
+            batch = pack_batch(batch, vocab.pad_id)
         return {key: torch.from_numpy(value) for key, value in batch.items()}
 
 

@@ -53,6 +53,9 @@ class DemoConfig:
     max_stride: int = 5                 # ... and visual words thinned with a random stride of 1 .. max_stride
     alignment_loss_weight: float = 1.0  # weight of the alignment loss beside masked text and visual words
     num_ranks: int = 2                  # DeepSpeed CPU ranks (1 = one plain process)
+    # each micro-batch's examples packed into fewer rows where the family can (data.pack_sequences):
+    # the same losses on about half the positions, 1.2x faster steps (benchmarks/RESULTS.md, the demo)
+    pack_sequences: bool = True
     # captioning: the paper's captioner (2 layers, hidden 128, dropout 0.4, batch 128, Adam 1e-3 with
     # linear decay) for 100 steps (~38 epochs of the 333 training segments; paper: 40,000 steps), one
     # captioner per seed and feature variant. One seed keeps the stage short; the README gives 3.

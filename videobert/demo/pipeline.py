@@ -155,6 +155,7 @@ class DemoPipeline:
         ``family_data`` (``TrainConfig.data.family``) and ``settings`` (other ``TrainConfig`` fields,
         e.g. ``steps``, ``optimizer``, ``schedule``, ``data``) replace the demo's. Returns the result and
         the number of ranks; raises when no model was exported."""
+        from videobert.models import get_family
         from videobert.train import TrainConfig, launch, pretrain
         from videobert.train.config import DataConfig, OptimizerConfig, ScheduleConfig
 
@@ -166,7 +167,8 @@ class DemoPipeline:
             deepspeed="zero2", precision="auto", log_every=5, eval_every=0, save_every=steps, keep_checkpoints=1,
             progress=False, data=DataConfig(corpus=str(self.corpus_dir), eval_split="", max_length=c.max_length,
                             stream_weights=list(c.stream_weights), negative_rate=c.negative_rate, mask_prob=c.mask_prob,
-                            concat_prob=c.concat_prob, max_stride=c.max_stride, family=dict(family_data or {})),
+                            concat_prob=c.concat_prob, max_stride=c.max_stride, family=dict(family_data or {}),
+                            pack_sequences=c.pack_sequences and get_family(model.family).packs_sequences),
             optimizer=OptimizerConfig(lr=c.lr), schedule=ScheduleConfig(warmup_steps=c.warmup_steps, decay="linear"),
         )
         config = TrainConfig(**{**defaults, **settings, "model": model})

@@ -45,6 +45,8 @@ class Family:
     # micro-batches and ranks (one vector, the same order on every rank) and logs them
     metric_keys: tuple[str, ...] = ("loss",)
     presets: tuple[str, ...] = ("tiny", "base")  # the config class's preset constructors
+    # whether the collator and model take packed rows (data.pack_sequences, videobert.corpus.packing)
+    packs_sequences: bool = False
 
     # ----- training (videobert.train) ---------------------------------------------------------
     def prepare(self, config: "TrainConfig") -> tuple["ModelConfig", Path | None]:

@@ -36,7 +36,7 @@ class SelfAttention(nn.Module):
         self.output = nn.Linear(hidden, hidden)
 
     def forward(self, hidden: torch.Tensor, key_mask: torch.Tensor | None) -> torch.Tensor:
-        """``hidden [B, L, H]``, ``key_mask [B, 1, 1, L]`` bool (True = attend) -> ``[B, L, H]``."""
+        """``hidden [B, L, H]``, ``key_mask [B, 1, 1 or L, L]`` bool (True = attend) -> ``[B, L, H]``."""
         batch, length, width = hidden.shape
 
         def heads(x: torch.Tensor) -> torch.Tensor:  # [B, L, H] -> [B, heads, L, H/heads]
@@ -70,8 +70,11 @@ class Encoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``hidden [B, L, H]``, ``attention_mask [B, L]`` (1 real token, 0 padding) -> ``[B, L, H]``.
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                example_index: torch.Tensor | None = None) -> torch.Tensor:
+        """``hidden [B, L, H]``, ``attention_mask [B, L]`` (1 real token, 0 padding) -> ``[B, L, H]``;
+        rows packed with several sequences give ``example_index [B, L]`` instead (which sequence
+        each position belongs to, -1 on padding): a position then attends to its own sequence only.
 
         A mask without padding is dropped: attending to every key is what it says, and SDPA's
         flash kernel takes no mask at all (the memory-efficient one takes it, the math one any), so
@@ -79,7 +82,9 @@ class Encoder(nn.Module):
         forward (a device sync on a GPU), not one per layer.
         """
         key_mask = None
-        if attention_mask is not None and not bool(attention_mask.all()):
+        if example_index is not None:  # padding attends to padding: no row of the mask is empty
+            key_mask = (example_index[:, :, None] == example_index[:, None, :])[:, None]
+        elif attention_mask is not None and not bool(attention_mask.all()):
             key_mask = attention_mask.bool()[:, None, None, :]
         for layer in self.layers:
             hidden = layer(hidden, key_mask)

@@ -37,6 +37,10 @@ class DataConfig:
     # micro-batches of similar length (in a random order, the same on every slot), so less of a batch
     # is padding; 1 = stream order. The model family says how long an example is (Family.example_length).
     group_by_length: int = 1
+    # Lay each micro-batch's examples end to end in fewer rows, each attending to itself only
+    # (videobert.corpus.packing): the same losses on fewer positions. Families with
+    # Family.packs_sequences (VideoBERT) only.
+    pack_sequences: bool = False
     # the model family's own data settings (e.g. ActBERT's feature and region stores); see its family.py
     family: dict[str, Any] = field(default_factory=dict)
 

@@ -46,6 +46,8 @@ def run_fingerprint(config: TrainConfig, model: ModelConfig, init_file: Path | N
     settings["data"].pop("eval_split")
     if config.data.group_by_length == 1:  # stream order, as before the setting existed: older runs still resume
         settings["data"].pop("group_by_length")
+    if not config.data.pack_sequences:  # padded rows, as before the setting existed
+        settings["data"].pop("pack_sequences")
     settings["model"] = to_dict(model)
     corpus = Path(config.data.corpus)
     info = read_corpus_info(corpus)

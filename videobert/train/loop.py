@@ -112,6 +112,8 @@ def pretrain(config: TrainConfig, model: torch.nn.Module | None = None) -> Train
     from videobert.models import get_family
 
     family = get_family(config.model.family)
+    if config.data.pack_sequences and not family.packs_sequences:
+        raise ValueError(f"model family {family.name!r} cannot pack sequences (data.pack_sequences): its collator pads")
     # Sizes, initial files and run directory are checked against the data before DeepSpeed starts.
     model_config, init_file = (config.model, None) if model is not None else family.prepare(config)
     fingerprint = run_fingerprint(config, model_config, init_file) if config.data.corpus else None

@@ -120,7 +120,7 @@ class ActBertForPretraining(nn.Module):
 
     def matching_logits(self, text_hidden: torch.Tensor) -> torch.Tensor:
         """``[B, Lt, H] -> [B]``: logit that text and video match (from the text stream's ``[CLS]``)."""
-        return self.matching_head(text_hidden)
+        return self.matching_head(text_hidden[:, 0])
 
     # ----- pretraining objectives -----
     def forward(self, input_ids: torch.Tensor, action_features: torch.Tensor, region_features: torch.Tensor,

@@ -68,8 +68,10 @@ class VideoBertEmbeddings(nn.Module):
         if token_type_ids.shape != input_ids.shape:
             raise ValueError(f"token_type_ids shape {tuple(token_type_ids.shape)} != input_ids shape {tuple(input_ids.shape)}")
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """``input_ids [B, L]`` unified ids, ``token_type_ids [B, L]`` (0 text, 1 video) -> ``[B, L, H]``."""
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """``input_ids [B, L]`` unified ids, ``token_type_ids [B, L]`` (0 text, 1 video), ``position_ids
+        [B, L]`` (default 0 .. L-1 in every row; packed rows restart them per example) -> ``[B, L, H]``."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         self.check_ids(input_ids, token_type_ids)
@@ -80,6 +82,6 @@ class VideoBertEmbeddings(nn.Module):
         text = self.text_embeddings(input_ids.clamp(max=offset - 1))
         visual = self.visual_embeddings.lookup((input_ids - offset).clamp(min=0))
         words = torch.where(is_visual, visual, text)
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device) if position_ids is None else position_ids
         embeddings = words + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.norm(embeddings))

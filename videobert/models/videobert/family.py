@@ -19,6 +19,7 @@ class VideoBertFamily(Family):
     config_class = VideoBertConfig
     model_class = VideoBertForPretraining
     presets = ("tiny", "base", "large")
+    packs_sequences = True
     metric_keys = (("loss", "mlm_loss", "mvm_loss", "alignment_loss", "alignment_accuracy")
                    + tuple(f"mlm_accuracy/{stream}" for stream in STREAM_NAMES)
                    + tuple(f"mvm_accuracy/{stream}" for stream in STREAM_NAMES))
@@ -64,7 +65,8 @@ class VideoBertFamily(Family):
             if key in info and info[key] != getattr(model.config, key):
                 raise ValueError(f"corpus {config.data.corpus} has {key}={info[key]} but the model has {getattr(model.config, key)}: "
                                  f"build the corpus with the model's tokenizer and visual words, or the model for the corpus")
-        return MaskingCollator(vocab=model.config.vocab, max_length=config.data.max_length, mask_prob=config.data.mask_prob)
+        return MaskingCollator(vocab=model.config.vocab, max_length=config.data.max_length, mask_prob=config.data.mask_prob,
+                               pack_sequences=config.data.pack_sequences)
 
     def example_length(self, example: dict[str, Any]) -> int:
         return len(example["text_ids"]) + len(example["visual_words"])

@@ -60,6 +60,6 @@ class AlignmentHead(nn.Module):
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
         self.classifier = nn.Linear(config.hidden_size, 1)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``hidden [B, L, H]`` -> ``[B]`` logit (from position 0, ``[CLS]``)."""
-        return self.classifier(torch.tanh(self.pooler(hidden[:, 0]))).squeeze(-1)
+    def forward(self, cls_hidden: torch.Tensor) -> torch.Tensor:
+        """``cls_hidden [B, H]`` (each sequence's ``[CLS]`` state) -> ``[B]`` logit."""
+        return self.classifier(torch.tanh(self.pooler(cls_hidden))).squeeze(-1)

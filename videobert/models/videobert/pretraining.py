@@ -46,10 +46,13 @@ class VideoBertForPretraining(nn.Module):
 
     # ----- encoder -----
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+               token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+               example_index: torch.Tensor | None = None) -> torch.Tensor:
         """Last hidden states ``[B, L, H]`` of ``input_ids [B, L]`` (unified ids), ``attention_mask [B, L]``
-        (1 real, 0 padding; default all real), ``token_type_ids [B, L]`` (0 text, 1 video; default 0)."""
-        return self.encoder(self.embeddings(input_ids, token_type_ids), attention_mask)
+        (1 real, 0 padding; default all real), ``token_type_ids [B, L]`` (0 text, 1 video; default 0).
+        Rows packed with several sequences (``videobert.corpus.packing``) also give ``position_ids``
+        and ``example_index``."""
+        return self.encoder(self.embeddings(input_ids, token_type_ids, position_ids), attention_mask, example_index)
 
     # ----- heads -----
     def _tied(self, head: MaskedTokenHead) -> torch.Tensor | None:
@@ -67,17 +70,21 @@ class VideoBertForPretraining(nn.Module):
         """``[..., H] -> [..., num_visual_words]``: logits over visual words (0-based, not unified ids)."""
         return self.mvm_head.logits(hidden, self._tied(self.mvm_head))
 
-    def alignment_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``[B, L, H] -> [B]``: logit that the text and the video of each sequence are aligned (from ``[CLS]``)."""
-        return self.alignment_head(hidden)
+    def alignment_logits(self, hidden: torch.Tensor, starts: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, L, H] -> [B]``: logit that the text and the video of each sequence are aligned (from
+        its ``[CLS]``, position 0 of each row; in packed rows the flat positions ``starts``, see
+        ``sequence_starts``)."""
+        return self.alignment_head(hidden[:, 0] if starts is None else hidden.reshape(-1, hidden.shape[-1])[starts])
 
     # ----- pretraining objectives -----
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
         mlm_labels: torch.Tensor | None = None, mvm_labels: torch.Tensor | None = None,
-        alignment_labels: torch.Tensor | None = None, stream: torch.Tensor | None = None, **_other: Any,
+        alignment_labels: torch.Tensor | None = None, stream: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None, example_index: torch.Tensor | None = None, **_other: Any,
     ) -> dict[str, torch.Tensor]:
-        """Losses and accuracies of a collated batch (keys as in docs/ARCHITECTURE.md; other keys are ignored).
+        """Losses and accuracies of a collated batch (keys as in docs/ARCHITECTURE.md; other keys are
+        ignored), padded or packed (``position_ids`` and ``example_index`` given).
 
         Returns ``loss`` (``loss_weights``-weighted sum), ``mlm_loss`` / ``mvm_loss`` / ``alignment_loss``
         (means over the masked / labelled rows) and ``mlm_accuracy/<stream>``, ``mvm_accuracy/<stream>``,
@@ -85,7 +92,9 @@ class VideoBertForPretraining(nn.Module):
         An objective without labels in the batch is omitted from the dict; its head still adds a 0 to
         ``loss`` so that every parameter gets a gradient on every rank (ZeRO needs that).
         """
-        hidden = self.encode(input_ids, attention_mask, token_type_ids)
+        hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, example_index)
+        if example_index is None:  # the example each flat position belongs to
+            example_index = torch.arange(input_ids.shape[0], device=input_ids.device)[:, None].expand_as(input_ids)
         weights = self.config.loss_weights
         out: dict[str, torch.Tensor] = {}
         total = hidden.new_zeros((), dtype=torch.float32)
@@ -97,9 +106,10 @@ class VideoBertForPretraining(nn.Module):
             total = total + weight * result.loss
             if result.rows.numel():
                 out[f"{name}_loss"] = result.loss
-                out.update(self._accuracies(name, result, labels, stream))
+                out.update(self._accuracies(name, result, labels, stream, example_index))
         if alignment_labels is not None:
-            logits = self.alignment_logits(hidden).float()
+            starts = None if position_ids is None else sequence_starts(example_index, position_ids)
+            logits = self.alignment_logits(hidden, starts).float()
             labelled = alignment_labels != -100
             targets = alignment_labels[labelled].float()
             count = int(labelled.sum())
@@ -112,11 +122,12 @@ class VideoBertForPretraining(nn.Module):
         return out
 
     @staticmethod
-    def _accuracies(name: str, result: MaskedTokenLoss, labels: torch.Tensor, stream: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    def _accuracies(name: str, result: MaskedTokenLoss, labels: torch.Tensor, stream: torch.Tensor | None,
+                    example_index: torch.Tensor) -> dict[str, torch.Tensor]:
         correct = (result.predictions == labels.reshape(-1)[result.rows]).float().detach()
         if stream is None:
             return {f"{name}_accuracy/all": correct.mean()}
-        row_stream = stream[result.rows // labels.shape[-1]]
+        row_stream = stream[example_index.reshape(-1)[result.rows]]
         out = {}
         for index, stream_name in enumerate(STREAM_NAMES):
             selected = row_stream == index
@@ -178,3 +189,10 @@ class VideoBertForPretraining(nn.Module):
         ``pytorch_model.bin``). ``overrides`` set other config fields (e.g. ``num_visual_words=144``)."""
         from videobert.models.videobert.io import load_bert
         return load_bert(cls, directory, **overrides)
+
+
+def sequence_starts(example_index: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+    """Flat positions of each sequence's first token (its ``[CLS]``) in packed rows, in sequence order."""
+    flat = example_index.reshape(-1)
+    starts = torch.nonzero((position_ids.reshape(-1) == 0) & (flat >= 0)).squeeze(1)
+    return starts[torch.argsort(flat[starts])]
