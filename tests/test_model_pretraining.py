@@ -109,6 +109,8 @@ def test_packed_rows_give_the_padded_batch_losses_and_gradients():
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
     for grad, expected_grad in zip(grads, expected_grads):
         torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="both position_ids and example_index"):
+        model(**{k: v for k, v in packed.items() if k != "position_ids"})
 
 
 def test_backward_reaches_every_parameter_and_omits_absent_objectives():

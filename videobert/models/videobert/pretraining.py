@@ -52,6 +52,8 @@ class VideoBertForPretraining(nn.Module):
         (1 real, 0 padding; default all real), ``token_type_ids [B, L]`` (0 text, 1 video; default 0).
         Rows packed with several sequences (``videobert.corpus.packing``) also give ``position_ids``
         and ``example_index``."""
+        if (position_ids is None) != (example_index is None):
+            raise ValueError("packed rows need both position_ids and example_index (videobert.corpus.packing); padded rows neither")
         return self.encoder(self.embeddings(input_ids, token_type_ids, position_ids), attention_mask, example_index)
 
     # ----- heads -----
@@ -93,6 +95,7 @@ class VideoBertForPretraining(nn.Module):
         ``loss`` so that every parameter gets a gradient on every rank (ZeRO needs that).
         """
         hidden = self.encode(input_ids, attention_mask, token_type_ids, position_ids, example_index)
+        starts = None if example_index is None else sequence_starts(example_index, position_ids)
         if example_index is None:  # the example each flat position belongs to
             example_index = torch.arange(input_ids.shape[0], device=input_ids.device)[:, None].expand_as(input_ids)
         weights = self.config.loss_weights
@@ -108,7 +111,6 @@ class VideoBertForPretraining(nn.Module):
                 out[f"{name}_loss"] = result.loss
                 out.update(self._accuracies(name, result, labels, stream, example_index))
         if alignment_labels is not None:
-            starts = None if position_ids is None else sequence_starts(example_index, position_ids)
             logits = self.alignment_logits(hidden, starts).float()
             labelled = alignment_labels != -100
             targets = alignment_labels[labelled].float()
