@@ -46,16 +46,16 @@ def pack_batch(batch: dict[str, np.ndarray], pad_id: int) -> dict[str, np.ndarra
     row, start = first_fit_rows(lengths, width)
     rows = int(row.max()) + 1 if len(row) else 0
     columns = np.arange(width)[None, :]
-    target = (row * width + start)[:, None] + columns  # flat packed position of each real token
+    target = ((row * width + start)[:, None] + columns)[real]  # flat packed position of each real token
     packed = dict(batch)
     for key, fill in PADDING.items():
         out = np.full(rows * width, pad_id if fill is None else fill, dtype=batch[key].dtype)
-        out[target[real]] = batch[key][real]
+        out[target] = batch[key][real]
         packed[key] = out.reshape(rows, width)
     positions = np.zeros(rows * width, np.int64)
-    positions[target[real]] = np.broadcast_to(columns, real.shape)[real]
+    positions[target] = np.broadcast_to(columns, real.shape)[real]
     example_index = np.full(rows * width, -1, np.int64)
-    example_index[target[real]] = np.broadcast_to(np.arange(len(lengths))[:, None], real.shape)[real]
+    example_index[target] = np.broadcast_to(np.arange(len(lengths))[:, None], real.shape)[real]
     packed["position_ids"] = positions.reshape(rows, width)
     packed["example_index"] = example_index.reshape(rows, width)
     return packed
